@@ -1,0 +1,129 @@
+"""The syntax tree of a ``.ntk`` file: small frozen dataclasses, each with its
+source position ``pos = (line, column)`` so every later stage can point at it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+Pos = tuple  # (line, column), both 1-based
+
+
+# -- expressions -------------------------------------------------------------
+@dataclass(frozen=True)
+class Num:
+    value: float | int
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Tuple:
+    items: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * /
+    left: "Expr"
+    right: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Func:
+    name: str
+    args: tuple
+    pos: Pos
+
+
+Expr = Union[Num, Str, Bool, Name, Tuple, BinOp, Neg, Func]
+
+
+# -- statements --------------------------------------------------------------
+@dataclass(frozen=True)
+class Arg:
+    name: str | None  # None for a positional argument
+    value: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Call:
+    """A layer or a `def` used like one: ``Name(args) { body }``."""
+    name: str
+    args: tuple  # of Arg
+    body: tuple | None  # of Call/Repeat, for block layers such as Residual
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Repeat:
+    count: Expr
+    body: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: str
+    args: tuple  # of Arg
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    value: Expr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Def:
+    name: str
+    params: tuple  # of Param
+    body: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Net:
+    name: str
+    body: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Module:
+    statements: tuple  # Input | Let | Def | Net, in source order

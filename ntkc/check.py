@@ -1,0 +1,429 @@
+"""Syntax tree → checked, shape-annotated intermediate form.
+
+Evaluates ``let`` expressions, expands ``def`` calls and ``repeat`` blocks,
+checks every layer's arguments against its registry schema and runs its shape
+rule, so that what reaches the compiler is a flat tuple of :class:`Node` s
+whose arguments are plain Python values and whose shapes are known.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+
+from . import ast
+from .errors import At, NtkError
+from .registry import LayerRule, Param, ShapeError, all_layers
+from .shapes import Shape
+
+MAX_LAYERS = 10_000
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of a checked network."""
+    layer: str
+    args: tuple          # ((name, value), ...) in schema order, defaults filled in
+    in_shape: Shape
+    out_shape: Shape
+    pos: tuple           # (line, column) of the layer in the source
+    bodies: tuple = ()   # for block layers: one tuple of Nodes per body
+    via: tuple = ()      # positions of the def calls this layer was expanded from
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.args)
+
+    @property
+    def rule(self) -> LayerRule:
+        return all_layers()[self.layer]
+
+    def describe_args(self) -> str:
+        rule = self.rule
+        shown = []
+        for name, value in self.args:
+            p = rule.param(name)
+            if p is not None and not p.required and p.default == value:
+                continue
+            shown.append(f"{name}={_fmt(value)}")
+        return ", ".join(shown)
+
+
+@dataclass(frozen=True)
+class CheckedNet:
+    """A network ready for the compiler: its input shape and flat layers."""
+    name: str
+    input: Shape
+    layers: tuple
+    output: Shape
+    filename: str = "<string>"
+    source: str = field(default="", repr=False)
+    pos: tuple = (1, 1)
+
+    def walk(self):
+        """Every node, depth first, bodies included."""
+        def go(nodes):
+            for n in nodes:
+                yield n
+                for body in n.bodies:
+                    yield from go(body)
+        yield from go(self.layers)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
+    if isinstance(value, float):
+        return repr(round(value, 6)) if not value.is_integer() else repr(value)
+    return str(value)
+
+
+INPUT_KINDS = {
+    "vector": (Param("dim", "int", low=1),),
+    "sequence": (Param("length", "int", low=1), Param("channels", "int", low=1)),
+    "image": (Param("height", "int", low=1), Param("width", "int", low=1),
+              Param("channels", "int", low=1)),
+    "graph": (Param("features", "int", low=1),),
+}
+
+
+def _suggest(name: str, candidates) -> str:
+    candidates = list(candidates)
+    lower = {c.lower(): c for c in candidates}
+    if name.lower() in lower:
+        return f"; did you mean '{lower[name.lower()]}'?"
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class _Checker:
+    def __init__(self, module: ast.Module, filename: str, source: str):
+        self.at = At(filename, source)
+        self.filename, self.source = filename, source
+        self.layers = all_layers()
+        self.input: ast.Input | None = None
+        self.env: dict = {}
+        self.defs: dict[str, ast.Def] = {}
+        self.nets: dict[str, ast.Net] = {}
+        self.count = 0
+        for stmt in module.statements:
+            self._statement(stmt)
+
+    def err(self, pos, message) -> NtkError:
+        return self.at.error(pos, message)
+
+    # -- top level -------------------------------------------------------------
+    def _statement(self, stmt):
+        if isinstance(stmt, ast.Input):
+            if self.input is not None:
+                raise self.err(stmt.pos, f"a file has exactly one input line; the first is "
+                                         f"on line {self.input.pos[0]}")
+            self.input = stmt
+        elif isinstance(stmt, ast.Let):
+            self._fresh_name(stmt.name, stmt.pos)
+            self.env[stmt.name] = self.eval(stmt.value, self.env)
+        elif isinstance(stmt, ast.Def):
+            self._fresh_name(stmt.name, stmt.pos)
+            seen = set()
+            for p in stmt.params:
+                if p.name in seen:
+                    raise self.err(p.pos, f"parameter '{p.name}' appears twice in def '{stmt.name}'")
+                seen.add(p.name)
+            self.defs[stmt.name] = stmt
+        elif isinstance(stmt, ast.Net):
+            if stmt.name in self.nets:
+                raise self.err(stmt.pos, f"net '{stmt.name}' is already defined on line "
+                                         f"{self.nets[stmt.name].pos[0]}")
+            self.nets[stmt.name] = stmt
+
+    def _fresh_name(self, name, pos):
+        if name in self.layers:
+            raise self.err(pos, f"'{name}' is a built-in layer and cannot be redefined")
+        if name in self.env or name in self.defs:
+            raise self.err(pos, f"'{name}' is already defined")
+
+    def input_shape(self) -> Shape:
+        stmt = self.input
+        if stmt is None:
+            raise self.err(_end(self.source), "the file has no input line, e.g. input vector(dim=8)")
+        if stmt.kind not in INPUT_KINDS:
+            raise self.err(stmt.pos, f"unknown input kind '{stmt.kind}'"
+                           f"{_suggest(stmt.kind, INPUT_KINDS)} (one of vector, sequence, image, graph)")
+        values = self.bind(stmt.args, INPUT_KINDS[stmt.kind], self.env, stmt.pos, f"input {stmt.kind}")
+        if stmt.kind == "vector":
+            return Shape("vector", (), values["dim"])
+        if stmt.kind == "sequence":
+            return Shape("sequence", (values["length"],), values["channels"])
+        if stmt.kind == "image":
+            return Shape("image", (values["height"], values["width"]), values["channels"])
+        return Shape("graph", (None,), values["features"])
+
+    def net(self, name: str | None) -> CheckedNet:
+        shape = self.input_shape()
+        if not self.nets:
+            raise self.err(_end(self.source), "the file defines no net, e.g. net mlp { Dense Relu Dense }")
+        if name is None:
+            stmt = list(self.nets.values())[-1]
+        elif name not in self.nets:
+            raise NtkError(f"no net named '{name}'{_suggest(name, self.nets)}; the file defines "
+                           + ", ".join(f"'{n}'" for n in self.nets), self.filename)
+        else:
+            stmt = self.nets[name]
+        nodes, out = self.lower(stmt.body, self.env, shape, (), ())
+        if not nodes:
+            raise self.err(stmt.pos, f"net '{stmt.name}' has no layers")
+        return CheckedNet(stmt.name, shape, tuple(nodes), out, self.filename, self.source, stmt.pos)
+
+    # -- lowering ----------------------------------------------------------------
+    def lower(self, items, env, shape, stack, via):
+        nodes = []
+        for item in items:
+            if isinstance(item, ast.Repeat):
+                n = self.eval(item.count, env)
+                if isinstance(n, bool) or not isinstance(n, (int, float)) or \
+                        (isinstance(n, float) and not n.is_integer()):
+                    raise self.err(item.count.pos, f"repeat needs a whole number, not {_describe(n)}")
+                n = int(n)
+                if n < 1:
+                    raise self.err(item.count.pos, f"repeat needs a count of at least 1, not {n}")
+                if n > MAX_LAYERS:
+                    raise self.err(item.count.pos, f"repeat {n} would make more than {MAX_LAYERS} layers")
+                for _ in range(n):
+                    more, shape = self.lower(item.body, env, shape, stack, via)
+                    nodes += more
+            else:
+                more, shape = self.call(item, env, shape, stack, via)
+                nodes += more
+        return nodes, shape
+
+    def call(self, call: ast.Call, env, shape, stack, via):
+        if call.name in self.defs:
+            return self.expand(self.defs[call.name], call, env, shape, stack, via)
+        rule = self.layers.get(call.name)
+        if rule is None:
+            known = list(self.layers) + list(self.defs)
+            raise self.err(call.pos, f"unknown layer '{call.name}'{_suggest(call.name, known)}")
+        self.count += 1
+        if self.count > MAX_LAYERS:
+            raise self.err(call.pos, f"the network has more than {MAX_LAYERS} layers")
+        args = self.bind(call.args, rule.params, env, call.pos, rule.name)
+        bodies = ()
+        try:
+            if rule.role == "block":
+                if call.body is None:
+                    raise self.err(call.pos, f"{rule.name} needs a body: {rule.name} {{ ... }}")
+                body, body_out = self.lower(call.body, env, shape, stack, via)
+                if not body:
+                    raise self.err(call.pos, f"the body of {rule.name} is empty")
+                self._check_uncorrelated(rule.name, body, call.pos)
+                bodies = (tuple(body),)
+                out = rule.shape(shape, args, [body_out])
+            else:
+                if call.body is not None:
+                    raise self.err(call.pos, f"{rule.name} takes no body")
+                out = rule.shape(shape, args)
+        except ShapeError as e:
+            raise self.err(call.pos, str(e)) from None
+        node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
+        return [node], out
+
+    def _check_uncorrelated(self, name, body, pos):
+        if not _fresh(body):
+            last = body[-1]
+            raise self.err(pos, f"the body of {name} must end in a weight layer (Dense or Conv) so "
+                                f"that it is uncorrelated with the skip connection, but it ends in "
+                                f"{last.layer} (line {last.pos[0]})")
+
+    def expand(self, d: ast.Def, call: ast.Call, caller_env, shape, stack, via):
+        if d.name in stack:
+            cycle = " -> ".join(stack[stack.index(d.name):] + (d.name,))
+            raise self.err(call.pos, f"def '{d.name}' calls itself ({cycle}); recursion is not allowed")
+        if call.body is not None:
+            raise self.err(call.pos, f"def '{d.name}' takes no body")
+        env = dict(self.env)
+        names = [p.name for p in d.params]
+        given = {}
+        for i, arg in enumerate(call.args):
+            if arg.name is None:
+                if any(a.name is not None for a in call.args[:i]):
+                    raise self.err(arg.pos, "a positional argument cannot follow a keyword argument")
+                if i >= len(names):
+                    raise self.err(arg.pos, f"def '{d.name}' takes {len(names)} argument"
+                                            f"{'s' if len(names) != 1 else ''} but {len(call.args)} were given")
+                key = names[i]
+            else:
+                if arg.name not in names:
+                    raise self.err(arg.pos, f"def '{d.name}' has no parameter '{arg.name}'"
+                                            f"{_suggest(arg.name, names)}")
+                key = arg.name
+            if key in given:
+                raise self.err(arg.pos, f"parameter '{key}' is given twice")
+            given[key] = self.eval(arg.value, caller_env)
+        for p in d.params:
+            if p.name in given:
+                env[p.name] = given[p.name]
+            elif p.default is not None:
+                env[p.name] = self.eval(p.default, env)
+            else:
+                raise self.err(call.pos, f"def '{d.name}' needs a value for parameter '{p.name}'")
+        return self.lower(d.body, env, shape, stack + (d.name,), via + (call.pos,))
+
+    # -- arguments and expressions -------------------------------------------------
+    def bind(self, args, params, env, pos, what) -> dict:
+        names = [p.name for p in params]
+        values = {}
+        seen_keyword = False
+        for i, arg in enumerate(args):
+            if arg.name is None:
+                if seen_keyword:
+                    raise self.err(arg.pos, "a positional argument cannot follow a keyword argument")
+                if i >= len(params):
+                    raise self.err(arg.pos, f"{what} takes {len(params)} argument"
+                                            f"{'s' if len(params) != 1 else ''} but {len(args)} were given")
+                p = params[i]
+            else:
+                seen_keyword = True
+                p = next((q for q in params if q.name == arg.name), None)
+                if p is None:
+                    hint = _suggest(arg.name, names)
+                    takes = (" (it takes " + ", ".join(names) + ")") if names and not hint else ""
+                    raise self.err(arg.pos, f"{what} has no argument '{arg.name}'{hint}{takes}")
+            if p.name in values:
+                raise self.err(arg.pos, f"argument '{p.name}' of {what} is given twice")
+            value = self.eval(arg.value, env)
+            try:
+                values[p.name] = p.convert(value)
+            except ValueError as e:
+                raise self.err(arg.value.pos, f"{p.name} of {what} {e}") from None
+        out = {}
+        for p in params:
+            if p.name in values:
+                out[p.name] = values[p.name]
+            elif p.required:
+                raise self.err(pos, f"{what} needs the argument '{p.name}'")
+            else:
+                out[p.name] = p.default
+        return out
+
+    def eval(self, e, env):
+        try:
+            return self._eval(e, env)
+        except RecursionError:
+            raise self.err(e.pos, "the expression nests too deeply") from None
+
+    def _eval(self, e, env):
+        if isinstance(e, ast.Num):
+            if isinstance(e.value, float) and not math.isfinite(e.value):
+                raise self.err(e.pos, "number is too large")
+            return e.value
+        if isinstance(e, (ast.Str, ast.Bool)):
+            return e.value
+        if isinstance(e, ast.Name):
+            if e.name in env:
+                return env[e.name]
+            known = list(env)
+            raise self.err(e.pos, f"undefined name '{e.name}'{_suggest(e.name, known)}")
+        if isinstance(e, ast.Tuple):
+            return tuple(self._eval(i, env) for i in e.items)
+        if isinstance(e, ast.Neg):
+            v = self._eval(e.operand, env)
+            if not _is_number(v):
+                raise self.err(e.pos, f"cannot negate {_describe(v)}")
+            return -v
+        if isinstance(e, ast.Func):
+            if e.name != "sqrt":
+                raise self.err(e.pos, f"unknown function '{e.name}'{_suggest(e.name, ['sqrt'])}"
+                                      f" (the only function is sqrt)")
+            if len(e.args) != 1:
+                raise self.err(e.pos, f"sqrt takes 1 argument but {len(e.args)} were given")
+            v = self._eval(e.args[0], env)
+            if not _is_number(v):
+                raise self.err(e.args[0].pos, f"sqrt needs a number, not {_describe(v)}")
+            if v < 0:
+                raise self.err(e.args[0].pos, f"sqrt of a negative number ({v})")
+            return _finite(self, e.pos, math.sqrt(v))
+        if isinstance(e, ast.BinOp):
+            a, b = self._eval(e.left, env), self._eval(e.right, env)
+            if not (_is_number(a) and _is_number(b)):
+                bad = a if not _is_number(a) else b
+                raise self.err(e.pos, f"'{e.op}' needs numbers, not {_describe(bad)}")
+            try:
+                if e.op == "+":
+                    r = a + b
+                elif e.op == "-":
+                    r = a - b
+                elif e.op == "*":
+                    r = a * b
+                else:
+                    if b == 0:
+                        raise self.err(e.right.pos, "division by zero")
+                    r = a / b
+            except OverflowError:
+                raise self.err(e.pos, "number is too large") from None
+            return _finite(self, e.pos, r)
+        raise self.err(getattr(e, "pos", (1, 1)), "cannot evaluate this expression")
+
+
+def _finite(checker, pos, r):
+    if isinstance(r, int) and abs(r) > 10**300:
+        raise checker.err(pos, "number is too large")
+    if isinstance(r, float) and not math.isfinite(r):
+        raise checker.err(pos, "number is too large")
+    return r
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _describe(v) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, str):
+        return f'the string "{v}"'
+    if isinstance(v, tuple):
+        return "a tuple"
+    return f"the number {v}"
+
+
+def _fresh(nodes) -> bool:
+    """Whether the output of this chain is uncorrelated with its input: it ends
+    in a weight layer, or in a Residual whose input and body both are."""
+    last = nodes[-1]
+    role = last.rule.role
+    if role == "weight":
+        return True
+    if last.layer == "Residual":
+        return len(nodes) > 1 and _fresh(nodes[:-1]) and all(_fresh(b) for b in last.bodies)
+    return False
+
+
+def _end(source: str) -> tuple:
+    lines = source.splitlines() or [""]
+    return (len(lines), max(len(lines[-1]), 0) + 1)
+
+
+def check(module: ast.Module, net: str | None = None, filename: str = "<string>",
+          source: str = "", readout: bool = True) -> CheckedNet:
+    """Lower a parsed module to the checked form of one of its nets (the last
+    one if ``net`` is None). With ``readout=True`` the net must end in a vector,
+    as a Gram matrix needs."""
+    try:
+        checker = _Checker(module, filename, source)
+        result = checker.net(net)
+    except RecursionError:
+        raise At(filename, source).error((1, 1), "the program nests too deeply") from None
+    if readout and result.output.kind != "vector":
+        raise checker.err(result.pos, f"net '{result.name}' ends with a {result.output.describe()} "
+                                      f"output; add a readout (GlobalAvgPool, GlobalSumPool or "
+                                      f"Flatten) so it has a kernel")
+    return result
+
+
+def net_names(module: ast.Module) -> list:
+    return [s.name for s in module.statements if isinstance(s, ast.Net)]

@@ -1,0 +1,125 @@
+"""Checked network → one jit-compiled kernel function.
+
+Two passes over the checked layers. *Demand analysis* runs backwards from the
+readout and decides, for every layer, whether it must see every pair of
+positions or only same-position pairs (a global pool needs all pairs, Flatten
+only the diagonal, a Conv passes on what it is asked for). *Fusion* runs
+forwards and folds the registry rules into one Python function of the inputs,
+which is jitted once per (what is asked, x2 given or not); JAX caches the
+compiled code per input shape and dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from .check import CheckedNet, Node
+from .state import Graphs, State
+
+
+@dataclass(frozen=True)
+class Step:
+    """A layer with the pair layout it reads (``in_diag``) and writes."""
+    node: Node
+    in_diag: bool
+    out_diag: bool
+    bodies: tuple = ()  # a tuple of Steps per body
+
+
+def plan(nodes, out_diag: bool = True) -> tuple:
+    """Demand analysis: the layout each layer needs, from the readout back."""
+    steps = []
+    for node in reversed(nodes):
+        rule = node.rule
+        if node.bodies:
+            bodies = tuple(plan(body, out_diag) for body in node.bodies)
+            body_in = all(b[0].in_diag for b in bodies)
+            in_diag = rule.demand(node.kwargs, out_diag, body_in)
+        else:
+            bodies = ()
+            in_diag = rule.demand(node.kwargs, out_diag)
+        if node.in_shape.nspatial == 0:
+            in_diag = True
+        steps.append(Step(node, in_diag, out_diag or node.out_shape.nspatial == 0, bodies))
+        out_diag = in_diag
+    return tuple(reversed(steps))
+
+
+def run_steps(steps, state: State) -> State:
+    for step in steps:
+        state = run_step(step, state)
+    return state
+
+
+def run_step(step: Step, state: State) -> State:
+    if step.in_diag and not state.diag:
+        state = state.to_diag()
+    rule, args = step.node.rule, step.node.kwargs
+    if step.bodies:
+        bodies = [lambda s, b=b: run_steps(b, s) for b in step.bodies]
+        state = rule.kernel(state, args, step.node.in_shape, bodies)
+    else:
+        state = rule.kernel(state, args, step.node.in_shape)
+    if step.out_diag and not state.diag:
+        state = state.to_diag()
+    return state
+
+
+def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:
+    """Σ⁰(x, x') = x·x'/C per position pair, Θ⁰ = 0."""
+    channels = x1.shape[-1]
+    d = nspatial
+    pos1 = "abcd"[:d]
+    pos2 = pos1 if diag else "efgh"[:d]
+    pair = pos1 + ("" if diag else pos2)
+    same = x2 is None
+
+    def cov(x):
+        return jnp.einsum(f"n{pos1}z,n{pos2}z->n{pair}", x, x) / channels
+
+    cov1 = cov(x1)
+    cov2 = cov1 if same else cov(x2)
+    nngp = jnp.einsum(f"i{pos1}z,j{pos2}z->ij{pair}", x1, x1 if same else x2) / channels
+    ntk = jnp.zeros_like(nngp) if want_ntk else None
+    return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=diag or d == 0,
+                 nspatial=d, same=same, graphs1=g1, graphs2=g1 if same else g2)
+
+
+def fuse(net: CheckedNet, get: tuple, same: bool):
+    """One function (x1, x2, graphs1, graphs2) -> tuple of kernels, jitted."""
+    steps = plan(net.layers)
+    want_ntk = "ntk" in get
+    d = net.input.nspatial
+
+    def kernel_fn(x1, x2, g1, g2):
+        g1 = None if g1 is None else Graphs(*g1)
+        g2 = None if g2 is None else Graphs(*g2)
+        state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, want_ntk)
+        state = run_steps(steps, state)
+        return tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+
+    return jax.jit(kernel_fn)
+
+
+def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32) -> int:
+    """A bound on the bytes one (x1, x2) example pair needs at the widest layer,
+    used to choose block sizes. Graphs count ``nodes`` nodes."""
+    widest = 1
+    def size(shape, diag):
+        n = 1
+        for s in shape.spatial:
+            n *= nodes if s is None else s
+        return n if diag else n * n
+    steps = plan(net.layers)
+    def go(steps):
+        nonlocal widest
+        for st in steps:
+            widest = max(widest, size(st.node.in_shape, st.in_diag), size(st.node.out_shape, st.out_diag))
+            for b in st.bodies:
+                go(b)
+    go(steps)
+    # Σ, Θ, and XLA's temporaries for a rule (the shifted windows, Σ̇).
+    return 6 * widest * itemsize

@@ -1,0 +1,53 @@
+"""The one error type users see, rendered the way compilers render errors."""
+
+from __future__ import annotations
+
+
+class NtkError(ValueError):
+    """An error in a ``.ntk`` source or in the data given to a kernel.
+
+    ``str(err)`` is ``FILE:LINE:COL: error: MESSAGE`` followed, when the source
+    is known, by the offending line and a caret under the column.
+    """
+
+    def __init__(self, message: str, filename: str = "<string>", line: int | None = None,
+                 column: int | None = None, source: str | None = None):
+        self.message = message
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if self.line is None:
+            return f"{self.filename}: error: {self.message}"
+        head = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
+        text = _source_line(self.source, self.line)
+        if text is None:
+            return head
+        # Tabs are expanded to spaces so the caret lands under the column.
+        shown = text.expandtabs(4)
+        caret_at = len(text[: max(self.column - 1, 0)].expandtabs(4))
+        return f"{head}\n    {shown}\n    {' ' * caret_at}^"
+
+
+def _source_line(source: str | None, line: int) -> str | None:
+    if not source:
+        return None
+    lines = source.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1]
+    return None
+
+
+class At:
+    """Raises positioned errors for one source file."""
+
+    def __init__(self, filename: str, source: str):
+        self.filename = filename
+        self.source = source
+
+    def error(self, pos, message: str) -> NtkError:
+        line, column = pos if pos is not None else (None, None)
+        return NtkError(message, self.filename, line, column, self.source)

@@ -1,0 +1,261 @@
+"""The compiled kernel users call: input checks, blocking, and the public API."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .check import CheckedNet
+from .compile import bytes_per_pair, fuse
+from .errors import NtkError
+
+DEFAULT_MEMORY = 4 * 2**30  # bytes per block; leaves room on a 24 GiB machine
+
+
+@dataclass(frozen=True)
+class GraphBatch:
+    """A batch of graphs padded to V nodes: ``features (N, V, F)``, 0/1
+    symmetric ``adjacency (N, V, V)`` without self loops (GraphAgg adds them),
+    and ``mask (N, V)`` marking real nodes (all ones when omitted)."""
+    features: object
+    adjacency: object
+    mask: object = None
+
+    @classmethod
+    def from_graphs(cls, graphs, nodes: int | None = None) -> "GraphBatch":
+        """Pad ``[(features_i (V_i, F), adjacency_i (V_i, V_i)), ...]`` to one V."""
+        graphs = list(graphs)
+        if not graphs:
+            raise NtkError("from_graphs needs at least one graph")
+        sizes = [np.shape(f)[0] for f, _ in graphs]
+        v = max(sizes) if nodes is None else nodes
+        if v < max(sizes):
+            raise NtkError(f"nodes={v} is smaller than the largest graph ({max(sizes)} nodes)")
+        feats = [np.asarray(f) for f, _ in graphs]
+        if any(f.ndim != 2 for f in feats):
+            raise NtkError("each graph's features must be shaped (V_i, F)")
+        width = feats[0].shape[1]
+        if any(f.shape[1] != width for f in feats):
+            raise NtkError("all graphs must have the same number of features")
+        dtype = np.result_type(*feats, np.float32)
+        x = np.zeros((len(graphs), v, width), dtype)
+        a = np.zeros((len(graphs), v, v), dtype)
+        m = np.zeros((len(graphs), v), dtype)
+        for i, (f, adj) in enumerate(graphs):
+            n = sizes[i]
+            adj = np.asarray(adj)
+            if adj.shape != (n, n):
+                raise NtkError(f"graph {i}: adjacency is {adj.shape}, expected ({n}, {n}) "
+                               f"for its {n} nodes")
+            x[i, :n] = f
+            a[i, :n, :n] = adj
+            m[i, :n] = 1
+        return cls(x, a, m)
+
+    def __len__(self):
+        return int(np.shape(self.features)[0])
+
+
+def _parse_memory(limit) -> int:
+    if limit is None:
+        return DEFAULT_MEMORY
+    if isinstance(limit, (int, float)):
+        return int(limit)
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B?)\s*", str(limit), re.I)
+    if not m:
+        raise NtkError(f"memory_limit {limit!r} is not a size such as '8GB'")
+    unit = m.group(2).upper().rstrip("B").rstrip("I")
+    return int(float(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit])
+
+
+class Kernel:
+    """The infinite-width kernels of one network.
+
+    ``kernel(x1, x2=None, get="ntk")`` returns Θ(x1, x2) (``get="nngp"``: Σ; a
+    tuple of names gives a tuple). ``kernel.nngp`` and ``kernel.ntk`` are the
+    two as plain functions ``(x1, x2) -> array``.
+    """
+
+    def __init__(self, net: CheckedNet):
+        self.net = net
+        self.source = net.source
+        self.filename = net.filename
+        self._fns = {}
+
+    def __repr__(self):
+        return f"<ntkc.Kernel net={self.net.name!r} input={self.net.input.describe()} from {self.filename}>"
+
+    # -- public ------------------------------------------------------------------
+    def __call__(self, x1, x2=None, get="ntk", batch_size: int | None = None,
+                 memory_limit=None):
+        names = (get,) if isinstance(get, str) else tuple(get)
+        for g in names:
+            if g not in ("nngp", "ntk"):
+                raise NtkError(f"get={g!r}: ask for 'nngp', 'ntk' or a tuple of them")
+        if not names:
+            raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
+        a = self._prepare(x1, "x1")
+        b = None if x2 is None else self._prepare(x2, "x2", like=a)
+        out = self._blocked(a, b, names, batch_size, memory_limit)
+        return out[0] if isinstance(get, str) else out
+
+    def nngp(self, x1, x2=None, **kw):
+        """Σ(x1, x2), the NNGP covariance of the network's output."""
+        return self(x1, x2, get="nngp", **kw)
+
+    def ntk(self, x1, x2=None, **kw):
+        """Θ(x1, x2), the neural tangent kernel of the network's output."""
+        return self(x1, x2, get="ntk", **kw)
+
+    def explain(self):
+        from .explain import explain
+        return explain(self.net)
+
+    # -- inputs ------------------------------------------------------------------
+    def _prepare(self, x, name, like=None):
+        """Validate one input; returns (features, graphs or None) as JAX arrays."""
+        shape = self.net.input
+        if shape.kind == "graph":
+            return self._prepare_graphs(x, name, like)
+        if isinstance(x, GraphBatch):
+            raise NtkError(f"{name}: the net's input is a {shape.kind}, not a graph; "
+                           f"expected an array shaped {shape.batch_shape()}")
+        arr = _as_float_array(x, name)
+        want = (None,) + tuple(shape.spatial) + (shape.channels,)
+        if arr.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, arr.shape)):
+            raise NtkError(f"{name} has shape {tuple(arr.shape)}, but the input line declares "
+                           f"{shape.kind}: expected {shape.batch_shape()}")
+        if arr.shape[0] == 0:
+            raise NtkError(f"{name} has no examples")
+        _check_finite(arr, name)
+        if like is not None and like[0].dtype != arr.dtype:
+            arr = arr.astype(jnp.result_type(arr.dtype, like[0].dtype))
+        return (jnp.asarray(arr), None)
+
+    def _prepare_graphs(self, x, name, like):
+        shape = self.net.input
+        if not isinstance(x, GraphBatch):
+            raise NtkError(f"{name}: the net's input is a graph; pass ntkc.GraphBatch(features "
+                           f"(N, V, {shape.channels}), adjacency (N, V, V), mask (N, V))")
+        f = _as_float_array(x.features, f"{name}.features")
+        if f.ndim != 3 or f.shape[2] != shape.channels:
+            raise NtkError(f"{name}.features has shape {tuple(f.shape)}, expected "
+                           f"(N, V, {shape.channels})")
+        n, v = f.shape[:2]
+        if n == 0:
+            raise NtkError(f"{name} has no graphs")
+        a = np.asarray(x.adjacency)
+        if a.shape != (n, v, v):
+            raise NtkError(f"{name}.adjacency has shape {a.shape}, expected ({n}, {v}, {v})")
+        if not np.all((a == 0) | (a == 1)):
+            raise NtkError(f"{name}.adjacency must hold only 0 and 1")
+        if not np.array_equal(a, np.swapaxes(a, 1, 2)):
+            raise NtkError(f"{name}.adjacency must be symmetric (undirected graphs)")
+        m = np.ones((n, v)) if x.mask is None else np.asarray(x.mask)
+        if m.shape != (n, v):
+            raise NtkError(f"{name}.mask has shape {m.shape}, expected ({n}, {v})")
+        if not np.all((m == 0) | (m == 1)):
+            raise NtkError(f"{name}.mask must hold only 0/1 or booleans")
+        _check_finite(f, f"{name}.features")
+        if np.any(a * (1 - m[:, :, None]) != 0):
+            raise NtkError(f"{name}.adjacency has edges at padded (masked) nodes")
+        dtype = f.dtype
+        f = jnp.asarray(f) * jnp.asarray(m, dtype)[:, :, None]
+        return (f, (jnp.asarray(a, dtype), jnp.asarray(m, dtype)))
+
+    # -- evaluation ----------------------------------------------------------------
+    def _fn(self, get, same):
+        key = (get, same)
+        if key not in self._fns:
+            self._fns[key] = fuse(self.net, get, same)
+        return self._fns[key]
+
+    def _blocked(self, a, b, get, batch_size, memory_limit):
+        x1, g1 = a
+        n1 = x1.shape[0]
+        n2 = n1 if b is None else b[0].shape[0]
+        if batch_size is None:
+            nodes = x1.shape[1] if g1 is not None else 32
+            per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes)
+            batch_size = max(1, int(math.sqrt(_parse_memory(memory_limit) / per_pair)))
+        elif not (isinstance(batch_size, int) and batch_size >= 1):
+            raise NtkError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
+        if b is None and n1 <= batch_size:
+            return self._fn(get, True)(x1, None, g1, None)
+        if b is not None and n1 <= batch_size and n2 <= batch_size:
+            return self._fn(get, False)(x1, b[0], g1, b[1])
+        return self._tiles(a, b, get, batch_size)
+
+    def _tiles(self, a, b, get, bs):
+        """Blocks of bs × bs pairs, padded to bs so one compiled function serves
+        all; with x2 omitted only blocks on or above the diagonal are computed."""
+        sym = b is None
+        b = a if sym else b
+        rows, cols = _split(a, bs), _split(b, bs)
+        n1, n2 = a[0].shape[0], b[0].shape[0]
+        out = [np.zeros((n1, n2), dtype=a[0].dtype) for _ in get]
+        cross = self._fn(get, False)
+        diag = self._fn(get, True)
+        for i, (r0, ra) in enumerate(rows):
+            for j, (c0, cb) in enumerate(cols):
+                if sym and j < i:
+                    continue
+                if sym and i == j:
+                    res = diag(ra[0], None, ra[1], None)
+                else:
+                    res = cross(ra[0], cb[0], ra[1], cb[1])
+                hr = min(bs, n1 - r0)
+                hc = min(bs, n2 - c0)
+                for k, r in enumerate(res):
+                    block = np.asarray(r)[:hr, :hc]
+                    out[k][r0:r0 + hr, c0:c0 + hc] = block
+                    if sym and i != j:
+                        out[k][c0:c0 + hc, r0:r0 + hr] = block.T
+        return tuple(jnp.asarray(o) for o in out)
+
+
+def _split(x, bs):
+    feats, graphs = x
+    n = feats.shape[0]
+    pieces = []
+    for start in range(0, n, bs):
+        stop = min(start + bs, n)
+        pad = bs - (stop - start)
+        def cut(arr):
+            part = arr[start:stop]
+            if pad:
+                part = jnp.concatenate([part, jnp.zeros((pad,) + part.shape[1:], part.dtype)])
+            return part
+        pieces.append((start, (cut(feats), None if graphs is None else tuple(cut(g) for g in graphs))))
+    return pieces
+
+
+def _as_float_array(x, name):
+    if isinstance(x, jax.Array):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception:
+            raise NtkError(f"{name} is not an array") from None
+    if arr.dtype == object or not (jnp.issubdtype(arr.dtype, jnp.floating)
+                                   or jnp.issubdtype(arr.dtype, jnp.integer)
+                                   or arr.dtype == bool):
+        raise NtkError(f"{name} has dtype {arr.dtype}; expected real numbers (float32 or float64)")
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.zeros(0).dtype)
+    if isinstance(arr, np.ndarray) and arr.dtype == np.float64 and not jax.config.jax_enable_x64:
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _check_finite(arr, name):
+    bad = ~np.isfinite(np.asarray(arr))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NtkError(f"{name} contains NaN or Inf (first at index {where})")

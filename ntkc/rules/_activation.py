@@ -1,0 +1,58 @@
+"""How an elementwise activation acts on a kernel state.
+
+An activation φ is given by one function ``pair(c, v1, v2, args) -> (Σ', Σ̇)``
+of the 2×2 covariance [[v1, c], [c, v2]] of a pre-activation pair (u, v):
+Σ' = E[φ(u)φ(v)] and Σ̇ = E[φ'(u)φ'(v)]. The rule applies it to every
+position pair of the state and sets Θ' = Σ̇ ⊙ Θ; the variances of the
+self-covariances go through the same function, so the next activation sees
+exactly the variances this one produced.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..registry import LayerRule, register
+
+
+def tiny(x):
+    """The smallest variance treated as nonzero, in x's precision."""
+    return jnp.finfo(x.dtype).tiny ** 0.5
+
+
+def cosine(c, v1, v2):
+    """c / √(v1·v2) clipped to [-1, 1], and the norm product; 0 where a norm is 0."""
+    prod = v1 * v2
+    ok = prod > tiny(c)
+    norm = jnp.sqrt(jnp.where(ok, prod, 1.0))
+    cos = jnp.clip(jnp.where(ok, c / norm, 0.0), -1.0, 1.0)
+    return cos, jnp.where(ok, norm, 0.0)
+
+
+def make_kernel(pair):
+    def kernel(state, args, in_shape):
+        out = {}
+        for which, a in (("cov1", state.cov1), ("cov2", state.cov2), ("cross", state.nngp)):
+            if which == "cov2" and state.same:
+                continue
+            v1, v2 = state.pair_variances(which)
+            out[which] = pair(a, v1, v2, args)
+        cov1 = out["cov1"][0]
+        cov2 = cov1 if state.same else out["cov2"][0]
+        sigma, dot = out["cross"]
+        ntk = None if state.ntk is None else dot * state.ntk
+        return state.replace(nngp=sigma, ntk=ntk, cov1=cov1, cov2=cov2)
+    return kernel
+
+
+def shape(s, args):
+    return s
+
+
+def register_activation(name, params, pair, fn, doc, symbolic=None):
+    """Register an activation from its pair rule and its pointwise function."""
+    return register(LayerRule(
+        name=name, params=tuple(params), shape=shape, kernel=make_kernel(pair),
+        apply=lambda p, x, args, ctx: fn(x, args), role="activation", doc=doc,
+        symbolic=symbolic, extra={"pair": pair, "fn": fn},
+    ))

@@ -1,0 +1,104 @@
+"""Conv over the spatial axes of sequences and images (stax.Conv, NTK
+parameterization).
+
+Σ'(p, q) = W_std² · mean_{k ∈ window} Σ(s·p + k, s·q + k) + b_std² — the same
+offset k on both sides of a position pair, zero (or wrapped) padding counted
+in the mean — and Θ'(p, q) = Σ'(p, q) + W_std² · mean_k Θ(s·p + k, s·q + k).
+With only same-position pairs kept (after demand analysis) the rule is the
+same windowed mean on the diagonal.
+"""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..registry import LayerRule, Param, ShapeError, register
+from ._spatial import pad_axes, per_axis, window_plan, window_slices
+
+
+def _plan(s, args):
+    d = s.nspatial
+    window = per_axis(args["kernel"], d, "kernel")
+    stride = per_axis(args["stride"], d, "stride")
+    out, pads = window_plan(s.spatial, window, stride, args["padding"], "Conv")
+    return window, stride, out, pads
+
+
+def shape(s, args):
+    if s.kind not in ("sequence", "image"):
+        raise ShapeError(f"Conv needs a sequence or an image, but its input is a {s.describe()}")
+    _, _, out, _ = _plan(s, args)
+    return s.with_spatial(out)
+
+
+def _window_mean(a, d, window, stride, out, pads, circular, paired):
+    """Mean over the window of (paired) shifted slices of the last axes."""
+    lead = a.ndim - (2 * d if paired else d)
+    p_axes = list(range(lead, lead + d))
+    axes = p_axes + ([ax + d for ax in p_axes] if paired else [])
+    a = pad_axes(a, axes, pads * (2 if paired else 1), circular)
+    total = None
+    for offs in itertools.product(*(range(k) for k in window)):
+        offs = tuple(offs) * (2 if paired else 1)
+        piece = window_slices(a, axes, offs, out * (2 if paired else 1), stride * (2 if paired else 1))
+        total = piece if total is None else total + piece
+    size = 1
+    for k in window:
+        size *= k
+    return total / size
+
+
+def kernel(state, args, in_shape):
+    window, stride, out, pads = _plan(in_shape, args)
+    d = in_shape.nspatial
+    circular = args["padding"] == "circular"
+    paired = not state.diag
+    w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
+
+    def conv(a):
+        return _window_mean(a, d, window, stride, out, pads, circular, paired)
+
+    new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
+    if state.ntk is None:
+        return new
+    return new.replace(ntk=w2 * conv(state.ntk) + new.nngp)
+
+
+def init(key, c_in, c_out, args, nspatial):
+    window = per_axis(args["kernel"], nspatial, "kernel")
+    kw, kb = jax.random.split(key)
+    return {"W": jax.random.normal(kw, window + (c_in, c_out)),
+            "b": jax.random.normal(kb, (c_out,))}
+
+
+def apply(params, x, args, ctx):
+    d = x.ndim - 2
+    window = params["W"].shape[:d]
+    stride = per_axis(args["stride"], d, "stride")
+    fan_in = x.shape[-1]
+    for k in window:
+        fan_in *= k
+    spatial = "HWD"[:d]
+    dims = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
+    if args["padding"] == "circular":
+        _, pads = window_plan(x.shape[1:-1], window, stride, "same", "Conv")
+        x = pad_axes(x, range(1, d + 1), pads, circular=True)
+        padding = "VALID"
+    else:
+        padding = args["padding"].upper()
+    y = lax.conv_general_dilated(x, params["W"], stride, padding, dimension_numbers=dims)
+    return (args["W_std"] / jnp.sqrt(fan_in)) * y + args["b_std"] * params["b"]
+
+
+register(LayerRule(
+    name="Conv",
+    params=(Param("kernel", "ints", low=1, doc="window size, an int or one per spatial axis"),
+            Param("stride", "ints", 1, low=1),
+            Param("padding", "str", "same", choices=("same", "valid", "circular")),
+            Param("W_std", "float", 1.0, low=0.0),
+            Param("b_std", "float", 0.0, low=0.0)),
+    shape=shape, kernel=kernel, init=init, apply=apply, role="weight",
+    doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",
+))

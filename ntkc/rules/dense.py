@@ -1,0 +1,40 @@
+"""Dense: fully connected over the channel axis, at every position.
+
+Σ' = W_std²·Σ + b_std²,  Θ' = Σ' + W_std²·Θ.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from ..registry import LayerRule, Param, register
+
+
+def shape(s, args):
+    return s
+
+
+def kernel(state, args, in_shape):
+    w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
+    new = state.map(lambda a, which: w2 * a + b2, ntk=False)
+    if state.ntk is None:
+        return new
+    return new.replace(ntk=w2 * state.ntk + new.nngp)
+
+
+def init(key, c_in, c_out, args, nspatial):
+    kw, kb = jax.random.split(key)
+    return {"W": jax.random.normal(kw, (c_in, c_out)), "b": jax.random.normal(kb, (c_out,))}
+
+
+def apply(params, x, args, ctx):
+    c_in = x.shape[-1]
+    return (args["W_std"] / jnp.sqrt(c_in)) * (x @ params["W"]) + args["b_std"] * params["b"]
+
+
+register(LayerRule(
+    name="Dense",
+    params=(Param("W_std", "float", 1.0, low=0.0, doc="weight standard deviation"),
+            Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation")),
+    shape=shape, kernel=kernel, init=init, apply=apply, role="weight",
+    doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ",
+))

@@ -1,0 +1,163 @@
+"""Readouts and pooling: GlobalAvgPool, GlobalSumPool, Flatten, AvgPool.
+
+Global pools need every position pair (Σ' = mean or sum over all (p, q));
+Flatten needs only same-position pairs (Σ' = mean_p Σ(p, p)), which is what
+makes ``Conv … Flatten`` cheap; AvgPool averages each side of a pair over its
+window independently, as ``stax.AvgPool`` (zero padding counted).
+"""
+
+import itertools
+
+import jax.numpy as jnp
+from jax import lax
+
+from ..registry import LayerRule, Param, ShapeError, register
+from ..shapes import VECTOR
+from ._spatial import pad_axes, per_axis, window_plan, window_slices
+
+
+def _needs_spatial(name):
+    def shape(s, args):
+        if s.kind == "vector":
+            raise ShapeError(f"{name} needs spatial positions or nodes, but its input is a vector")
+        return VECTOR
+    return shape
+
+
+def _full(args, out_diag):
+    return False
+
+
+def _node_weights(state, which):
+    """Per-pair mask weights (m1 ⊗ m2) for graph states, None for images."""
+    if state.graphs1 is None:
+        return None
+    m1 = state.graphs1.mask
+    m2 = m1 if state.same else state.graphs2.mask
+    if which == "cross":
+        return m1[:, None, :, None] * m2[None, :, None, :], m1.sum(-1)[:, None] * m2.sum(-1)[None, :]
+    m = m1 if which == "cov1" else m2
+    return m[:, :, None] * m[:, None, :], m.sum(-1) ** 2
+
+
+def _global_pool(mean: bool):
+    def kernel(state, args, in_shape):
+        d = state.nspatial
+        axes_of = lambda a: tuple(range(a.ndim - 2 * d, a.ndim))
+
+        def pool(a, which):
+            w = _node_weights(state, which)
+            if w is None:
+                return a.mean(axes_of(a)) if mean else a.sum(axes_of(a))
+            weights, count = w
+            total = (a * weights).sum(axes_of(a))
+            return total / jnp.where(count > 0, count, 1) if mean else total
+
+        return state.map(pool).replace(nspatial=0, diag=True)
+    return kernel
+
+
+def _global_apply(mean: bool):
+    def apply(params, x, args, ctx):
+        axes = tuple(range(1, x.ndim - 1))
+        if ctx.get("mask") is None:
+            return x.mean(axes) if mean else x.sum(axes)
+        m = ctx["mask"][..., None]
+        total = (x * m).sum(1)
+        return total / jnp.maximum(m.sum(1), 1) if mean else total
+    return apply
+
+
+register(LayerRule(
+    name="GlobalAvgPool", params=(), shape=_needs_spatial("GlobalAvgPool"),
+    kernel=_global_pool(mean=True), apply=_global_apply(mean=True), demand=_full,
+    role="linear", doc="Σ' = mean over all position (node) pairs of Σ",
+))
+register(LayerRule(
+    name="GlobalSumPool", params=(), shape=_needs_spatial("GlobalSumPool"),
+    kernel=_global_pool(mean=False), apply=_global_apply(mean=False), demand=_full,
+    role="linear", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
+))
+
+
+def _flatten_shape(s, args):
+    if s.kind == "graph":
+        raise ShapeError("Flatten needs a fixed number of positions; a graph's node count "
+                         "varies, so read it out with GlobalSumPool or GlobalAvgPool")
+    if s.kind == "vector":
+        return s
+    return VECTOR
+
+
+def _flatten_kernel(state, args, in_shape):
+    d = state.nspatial
+    if d == 0:
+        return state
+    return state.map(lambda a, which: a.mean(tuple(range(a.ndim - d, a.ndim)))).replace(nspatial=0)
+
+
+register(LayerRule(
+    name="Flatten", params=(), shape=_flatten_shape, kernel=_flatten_kernel,
+    apply=lambda p, x, args, ctx: x.reshape(x.shape[0], -1),
+    demand=lambda args, out_diag: True, role="linear",
+    doc="Σ' = mean_p Σ(p, p): only same-position pairs are needed",
+))
+
+
+def _avg_plan(s, args):
+    d = s.nspatial
+    window = per_axis(args["window"], d, "window")
+    stride = window if args["stride"] is None else per_axis(args["stride"], d, "stride")
+    out, pads = window_plan(s.spatial, window, stride, args["padding"], "AvgPool")
+    return window, stride, out, pads
+
+
+def _avg_shape(s, args):
+    if s.kind not in ("sequence", "image"):
+        raise ShapeError(f"AvgPool needs a sequence or an image, but its input is a {s.describe()}")
+    return s.with_spatial(_avg_plan(s, args)[2])
+
+
+def _pool_axes(a, axes, window, stride, out, pads):
+    a = pad_axes(a, axes, pads, circular=False)
+    total = None
+    for offs in itertools.product(*(range(k) for k in window)):
+        piece = window_slices(a, axes, offs, out, stride)
+        total = piece if total is None else total + piece
+    size = 1
+    for k in window:
+        size *= k
+    return total / size
+
+
+def _avg_kernel(state, args, in_shape):
+    window, stride, out, pads = _avg_plan(in_shape, args)
+    d = state.nspatial
+
+    def pool(a, which):
+        lead = a.ndim - 2 * d
+        p_axes = list(range(lead, lead + d))
+        a = _pool_axes(a, p_axes, window, stride, out, pads)
+        return _pool_axes(a, [ax + d for ax in p_axes], window, stride, out, pads)
+
+    return state.map(pool)
+
+
+def _avg_apply(params, x, args, ctx):
+    d = x.ndim - 2
+    window, stride, out, pads = _avg_plan_arrays(x, args, d)
+    return _pool_axes(x, list(range(1, d + 1)), window, stride, out, pads)
+
+
+def _avg_plan_arrays(x, args, d):
+    from ..shapes import Shape
+    return _avg_plan(Shape("image" if d == 2 else "sequence", tuple(x.shape[1:-1])), args)
+
+
+register(LayerRule(
+    name="AvgPool",
+    params=(Param("window", "ints", low=1), Param("stride", "ints", None, low=1),
+            Param("padding", "str", "valid", choices=("valid", "same"))),
+    shape=_avg_shape, kernel=_avg_kernel, apply=_avg_apply, demand=_full, role="linear",
+    doc="Σ'(p,q) = mean over the windows of p and of q of Σ, as stax.AvgPool",
+))

@@ -1,0 +1,47 @@
+"""What one example looks like between layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One example's shape after a layer.
+
+    ``spatial`` holds the sizes of the spatial axes: ``()`` for a vector,
+    ``(T,)`` for a sequence, ``(H, W)`` for an image and ``(None,)`` for a
+    graph, whose node count is known only from the data. ``channels`` is the
+    input's channel count (the kernel does not depend on hidden widths).
+    """
+    kind: str  # "vector" | "sequence" | "image" | "graph"
+    spatial: tuple = ()
+    channels: int | None = None
+
+    @property
+    def nspatial(self) -> int:
+        return len(self.spatial)
+
+    def with_spatial(self, spatial) -> "Shape":
+        return Shape(self.kind, tuple(spatial), self.channels)
+
+    def describe(self) -> str:
+        if self.kind == "vector":
+            return "vector"
+        if self.kind == "graph":
+            return "graph(nodes)"
+        if self.kind == "sequence":
+            return f"sequence({self.spatial[0]})"
+        return f"image({self.spatial[0]}x{self.spatial[1]})"
+
+    def batch_shape(self, n="N") -> str:
+        """The array shape a batch of these examples has, for error messages."""
+        c = self.channels if self.channels is not None else "C"
+        if self.kind == "vector":
+            return f"({n}, {c})"
+        if self.kind == "graph":
+            return f"({n}, V, {c})"
+        return "(" + ", ".join([str(n)] + [str(s) for s in self.spatial] + [str(c)]) + ")"
+
+
+VECTOR = Shape("vector")

@@ -1,0 +1,108 @@
+"""The value every kernel rule maps: the (Σ, Θ) pair plus what activations need.
+
+For a batch pair (x1, x2) with spatial axes S, a state holds
+
+* ``nngp`` Σ(x1, x2) and ``ntk`` Θ(x1, x2), shaped ``(N1, N2, *P)``;
+* ``cov1`` Σ(x1, x1) per example ``(N1, *P)`` and ``cov2`` likewise, whose
+  same-position diagonals are the variances the next activation needs;
+
+where the position-pair axes ``P`` are ``S + S`` (every pair of positions,
+``diag=False``) or ``S`` (same-position pairs only, ``diag=True``). Which of the
+two a layer sees is decided once by the compiler's demand analysis, never by
+the rule itself. With ``x2`` omitted, ``cov2`` is ``cov1`` and is not computed
+twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class Graphs:
+    """Per-example graph structure for one side of the kernel."""
+    adjacency: Any  # (N, V, V), 0/1, zero on padded rows/columns
+    mask: Any       # (N, V), 1 for a real node, 0 for padding
+
+
+@dataclass(frozen=True)
+class State:
+    nngp: Any
+    ntk: Any | None
+    cov1: Any
+    cov2: Any
+    diag: bool
+    nspatial: int
+    same: bool = False          # x2 is x1: cov2 is cov1, graphs2 is graphs1
+    graphs1: Graphs | None = None
+    graphs2: Graphs | None = None
+
+    def replace(self, **changes) -> "State":
+        return dataclasses.replace(self, **changes)
+
+    def map(self, f: Callable[[Any, str], Any], ntk: bool = True) -> "State":
+        """Apply ``f(array, which)`` to every covariance; ``which`` is ``"cov1"``,
+        ``"cov2"`` or ``"cross"`` (for Σ and Θ). With ``ntk=False`` Θ is left
+        untouched."""
+        cov1 = f(self.cov1, "cov1")
+        cov2 = cov1 if self.same else f(self.cov2, "cov2")
+        nngp = f(self.nngp, "cross")
+        theta = f(self.ntk, "cross") if (ntk and self.ntk is not None) else self.ntk
+        return self.replace(cov1=cov1, cov2=cov2, nngp=nngp, ntk=theta)
+
+    def combine(self, other: "State", a: float = 1.0, b: float = 1.0) -> "State":
+        """``a·self + b·other``, field by field (states of independent paths)."""
+        def lin(u, v):
+            return None if u is None or v is None else a * u + b * v
+        cov1 = lin(self.cov1, other.cov1)
+        cov2 = cov1 if self.same else lin(self.cov2, other.cov2)
+        return self.replace(nngp=lin(self.nngp, other.nngp), ntk=lin(self.ntk, other.ntk),
+                            cov1=cov1, cov2=cov2)
+
+    # -- views used by activations and readouts --------------------------------
+    def variances(self, side: int):
+        """Σ(x, x) at each position, ``(N, *S)``, for side 1 or 2."""
+        cov = self.cov1 if side == 1 else self.cov2
+        if self.diag or self.nspatial == 0:
+            return cov
+        return _pair_diagonal(cov, self.nspatial)
+
+    def pair_variances(self, which: str):
+        """The variances (v1, v2) broadcastable against the array ``which``."""
+        d = self.nspatial
+        v1 = self.variances(1)
+        v2 = v1 if self.same else self.variances(2)
+        if which == "cov2":
+            v1 = v2
+        if which == "cross":
+            v1 = v1[:, None]
+            v2 = v2[None, :]
+        elif which == "cov1":
+            v2 = v1
+        if self.diag or d == 0:
+            return v1, v2
+        # full pairs (*S, *S): the first position indexes v1, the second v2
+        ones = (1,) * d
+        v1 = v1.reshape(v1.shape + ones)
+        v2 = v2.reshape(v2.shape[: v2.ndim - d] + ones + v2.shape[v2.ndim - d:])
+        return v1, v2
+
+    def to_diag(self) -> "State":
+        """Keep only same-position pairs."""
+        if self.diag or self.nspatial == 0:
+            return self.replace(diag=True)
+        d = self.nspatial
+        return self.map(lambda a, which: _pair_diagonal(a, d)).replace(diag=True)
+
+
+def _pair_diagonal(a, d: int):
+    """``a[..., p, q] -> a[..., p, p]`` for d spatial axes laid out as (*S, *S)."""
+    lead = a.ndim - 2 * d
+    letters = "abcdefgh"
+    batch = "".join("xyzw"[i] for i in range(lead))
+    pos = letters[:d]
+    return jnp.einsum(f"{batch}{pos}{pos}->{batch}{pos}", a)
