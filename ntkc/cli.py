@@ -1,0 +1,152 @@
+"""The ``ntkc`` command line: check, kernel (and verify, explain).
+
+Exit status: 0 success, 1 an error in the source or data, 2 bad usage,
+3 ``verify`` found kernel and Monte Carlo disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DISAGREE = 0, 1, 2, 3
+
+COMMANDS = {}
+
+
+def command(name, help):
+    def register(fn):
+        COMMANDS[name] = (fn, help)
+        return fn
+    return register
+
+
+def _load_net(path, net, readout=True):
+    import ntkc
+    from ntkc.parse import read_source
+    source = read_source(path)
+    return ntkc.check_source(source, net, str(path), readout=readout)
+
+
+@command("check", "parse and type-check a .ntk file; print its layer table")
+def cmd_check(args):
+    net = _load_net(args.file, args.net)
+    print(layer_table(net))
+    return EXIT_OK
+
+
+def check_args(p):
+    p.add_argument("file")
+    p.add_argument("--net", help="which net (default: the last in the file)")
+
+
+def layer_table(net) -> str:
+    rows = [("#", "layer", "arguments", "output", "line")]
+    rows.append(("", "input", "", net.input.describe() + f" x {net.input.channels} channels", ""))
+
+    def add(nodes, indent, prefix):
+        for i, node in enumerate(nodes, 1):
+            idx = f"{prefix}{i}"
+            rows.append((idx, "  " * indent + node.layer, node.describe_args(),
+                         node.out_shape.describe(), str(node.pos[0])))
+            for body in node.bodies:
+                add(body, indent + 1, idx + ".")
+
+    add(net.layers, 0, "")
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [f"net {net.name} ({net.filename})"]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+@command("kernel", "compute the NNGP/NTK Gram of a .ntk net on arrays in .npy/.npz files")
+def cmd_kernel(args):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+    import ntkc
+    kernel = ntkc.Kernel(_load_net(args.file, args.net))
+    x1 = load_inputs(args.x1, kernel)
+    x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
+    names = tuple(g.strip() for g in args.get.split(",") if g.strip())
+    out = kernel(x1, x2, get=names, batch_size=args.batch_size)
+    if len(names) == 1:
+        np.save(args.out, np.asarray(out[0]))
+    else:
+        np.savez(args.out, **{n: np.asarray(o) for n, o in zip(names, out)})
+    shape = tuple(out[0].shape)
+    print(f"wrote {', '.join(names)} {shape} {out[0].dtype} to {args.out}")
+    return EXIT_OK
+
+
+def kernel_args(p):
+    check_args(p)
+    p.add_argument("--x1", required=True, help=".npy array, or .npz with features/adjacency[/mask] for graphs")
+    p.add_argument("--x2", help="second input (default: x1)")
+    p.add_argument("--get", default="ntk", help="nngp, ntk or nngp,ntk (default ntk)")
+    p.add_argument("--out", required=True, help="output .npy (one kernel) or .npz (several)")
+    p.add_argument("--batch-size", type=int, default=None)
+
+
+def load_inputs(path, kernel):
+    """Read an input batch for ``kernel`` from .npy (arrays) or .npz (graphs)."""
+    import numpy as np
+    import ntkc
+    from ntkc.errors import NtkError
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise NtkError("no such file", str(path)) from None
+    except (ValueError, OSError) as e:
+        raise NtkError(f"cannot read as .npy/.npz: {e}", str(path)) from None
+    if kernel.net.input.kind == "graph":
+        if not hasattr(data, "files") or "features" not in data.files or "adjacency" not in data.files:
+            raise NtkError("a graph input is an .npz with arrays 'features' (N, V, F), "
+                           "'adjacency' (N, V, V) and optionally 'mask' (N, V)", str(path))
+        return ntkc.GraphBatch(data["features"], data["adjacency"],
+                               data["mask"] if "mask" in data.files else None)
+    if hasattr(data, "files"):
+        if len(data.files) != 1:
+            raise NtkError(f"expected one array, found {', '.join(data.files)}", str(path))
+        return data[data.files[0]]
+    return data
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="ntkc", description="compile .ntk networks to their "
+                                     "infinite-width NNGP and NTK kernels")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (fn, help) in COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=help)
+        ARGS[name](p)
+        p.set_defaults(run=fn)
+    return parser
+
+
+ARGS = {"check": check_args, "kernel": kernel_args}
+
+
+def main(argv=None) -> int:
+    from ntkc.errors import NtkError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except NtkError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug in ntkc, not in the user's input
+        if os.environ.get("NTKC_DEBUG"):
+            raise
+        print(f"ntkc: internal error: {type(e).__name__}: {e} (set NTKC_DEBUG=1 for a traceback; "
+              f"please report it)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
