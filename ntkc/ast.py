@@ -3,7 +3,7 @@ source position ``pos = (line, column)`` so every later stage can point at it.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Union
 
 Pos = tuple  # (line, column), both 1-based
@@ -127,3 +127,14 @@ class Net:
 @dataclass(frozen=True)
 class Module:
     statements: tuple  # Input | Let | Def | Net, in source order
+
+
+def erase_positions(node):
+    """``node`` with every ``pos`` set to None, to compare programs by meaning
+    of their syntax alone (e.g. a parsed file against a printed-and-reparsed one)."""
+    if isinstance(node, tuple):
+        return tuple(erase_positions(x) for x in node)
+    if is_dataclass(node) and not isinstance(node, type):
+        return type(node)(**{f.name: None if f.name == "pos" else erase_positions(getattr(node, f.name))
+                             for f in fields(node)})
+    return node

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field
 
 from . import ast
 from .errors import At, NtkError
+from .parse import MAX_DEPTH, MAX_NUMBER
 from .registry import LayerRule, Param, ShapeError, all_layers
 from .shapes import Shape
 
+#: Most layers a network may have after ``def`` and ``repeat`` are expanded.
 MAX_LAYERS = 10_000
+#: Most levels of layer bodies and ``def`` calls, one inside the other.
+MAX_NESTING = MAX_DEPTH
+#: Most ``def`` expansions and ``repeat`` rounds while lowering one net, so
+#: that defs which expand to nothing cannot make the checker run for ever.
+MAX_STEPS = 100_000
+#: Largest whole number a layer or the input accepts (an array dimension).
+MAX_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,13 @@ class Node:
     @property
     def rule(self) -> LayerRule:
         return all_layers()[self.layer]
+
+    def lowered(self) -> tuple:
+        """This node without source positions: ``(layer, args, in_shape,
+        out_shape, bodies)`` with bodies lowered likewise. Two programs mean
+        the same network exactly when their nets' ``lowered()`` are equal."""
+        return (self.layer, self.args, self.in_shape, self.out_shape,
+                tuple(tuple(n.lowered() for n in body) for body in self.bodies))
 
     def describe_args(self) -> str:
         rule = self.rule
@@ -60,6 +76,10 @@ class CheckedNet:
     filename: str = "<string>"
     source: str = field(default="", repr=False)
     pos: tuple = (1, 1)
+
+    def lowered(self) -> tuple:
+        """The network without positions, names or source (see Node.lowered)."""
+        return (self.input, tuple(n.lowered() for n in self.layers), self.output)
 
     def walk(self):
         """Every node, depth first, bodies included."""
@@ -110,7 +130,9 @@ class _Checker:
         self.env: dict = {}
         self.defs: dict[str, ast.Def] = {}
         self.nets: dict[str, ast.Net] = {}
-        self.count = 0
+        self.count = 0   # layers made so far
+        self.steps = 0   # def expansions and repeat rounds so far
+        self.depth = 0   # bodies and def calls currently open
         for stmt in module.statements:
             self._statement(stmt)
 
@@ -155,6 +177,7 @@ class _Checker:
             raise self.err(stmt.pos, f"unknown input kind '{stmt.kind}'"
                            f"{_suggest(stmt.kind, INPUT_KINDS)} (one of vector, sequence, image, graph)")
         values = self.bind(stmt.args, INPUT_KINDS[stmt.kind], self.env, stmt.pos, f"input {stmt.kind}")
+        # bind() caps whole numbers at MAX_INT, which bounds every size here.
         if stmt.kind == "vector":
             return Shape("vector", (), values["dim"])
         if stmt.kind == "sequence":
@@ -180,7 +203,24 @@ class _Checker:
         return CheckedNet(stmt.name, shape, tuple(nodes), out, self.filename, self.source, stmt.pos)
 
     # -- lowering ----------------------------------------------------------------
-    def lower(self, items, env, shape, stack, via):
+    def lower(self, items, env, shape, stack, via, pos=None):
+        """Lower a body (a tuple of Call/Repeat) to nodes; returns (nodes, shape)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING and pos is not None:
+                raise self.err(pos, f"layer bodies and def calls nest more than {MAX_NESTING} "
+                                    f"levels deep here")
+            return self._lower(items, env, shape, stack, via)
+        finally:
+            self.depth -= 1
+
+    def _step(self, pos):
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.err(pos, f"the net takes more than {MAX_STEPS} def expansions and repeat "
+                                f"rounds to lower")
+
+    def _lower(self, items, env, shape, stack, via):
         nodes = []
         for item in items:
             if isinstance(item, ast.Repeat):
@@ -193,8 +233,13 @@ class _Checker:
                     raise self.err(item.count.pos, f"repeat needs a count of at least 1, not {n}")
                 if n > MAX_LAYERS:
                     raise self.err(item.count.pos, f"repeat {n} would make more than {MAX_LAYERS} layers")
+                if not item.body:
+                    raise self.err(item.pos, "the body of repeat is empty")
                 for _ in range(n):
-                    more, shape = self.lower(item.body, env, shape, stack, via)
+                    self._step(item.pos)
+                    more, shape = self.lower(item.body, env, shape, stack, via, item.pos)
+                    if not more:
+                        break  # a body that makes no layers (empty defs) changes nothing
                     nodes += more
             else:
                 more, shape = self.call(item, env, shape, stack, via)
@@ -217,7 +262,7 @@ class _Checker:
             if rule.role == "block":
                 if call.body is None:
                     raise self.err(call.pos, f"{rule.name} needs a body: {rule.name} {{ ... }}")
-                body, body_out = self.lower(call.body, env, shape, stack, via)
+                body, body_out = self.lower(call.body, env, shape, stack, via, call.pos)
                 if not body:
                     raise self.err(call.pos, f"the body of {rule.name} is empty")
                 self._check_uncorrelated(rule.name, body, call.pos)
@@ -271,7 +316,15 @@ class _Checker:
                 env[p.name] = self.eval(p.default, env)
             else:
                 raise self.err(call.pos, f"def '{d.name}' needs a value for parameter '{p.name}'")
-        return self.lower(d.body, env, shape, stack + (d.name,), via + (call.pos,))
+        self._step(call.pos)
+        try:
+            return self.lower(d.body, env, shape, stack + (d.name,), via + (call.pos,), call.pos)
+        except NtkError as e:
+            if e.line is None or e.line == call.pos[0] or "(in def '" in e.message:
+                raise
+            # Say which use of the def went wrong; once, for the innermost def.
+            raise NtkError(f"{e.message} (in def '{d.name}' used on line {call.pos[0]})",
+                           e.filename, e.line, e.column, e.source) from None
 
     # -- arguments and expressions -------------------------------------------------
     def bind(self, args, params, env, pos, what) -> dict:
@@ -300,6 +353,9 @@ class _Checker:
                 values[p.name] = p.convert(value)
             except ValueError as e:
                 raise self.err(arg.value.pos, f"{p.name} of {what} {e}") from None
+            if any(isinstance(v, int) and not isinstance(v, bool) and v > MAX_INT
+                   for v in (values[p.name] if isinstance(values[p.name], tuple) else (values[p.name],))):
+                raise self.err(arg.value.pos, f"{p.name} of {what} must be at most {MAX_INT}")
         out = {}
         for p in params:
             if p.name in values:
@@ -318,9 +374,7 @@ class _Checker:
 
     def _eval(self, e, env):
         if isinstance(e, ast.Num):
-            if isinstance(e.value, float) and not math.isfinite(e.value):
-                raise self.err(e.pos, "number is too large")
-            return e.value
+            return _finite(self, e.pos, e.value)
         if isinstance(e, (ast.Str, ast.Bool)):
             return e.value
         if isinstance(e, ast.Name):
@@ -350,8 +404,8 @@ class _Checker:
         if isinstance(e, ast.BinOp):
             a, b = self._eval(e.left, env), self._eval(e.right, env)
             if not (_is_number(a) and _is_number(b)):
-                bad = a if not _is_number(a) else b
-                raise self.err(e.pos, f"'{e.op}' needs numbers, not {_describe(bad)}")
+                bad, where = (a, e.left) if not _is_number(a) else (b, e.right)
+                raise self.err(where.pos, f"'{e.op}' needs numbers, not {_describe(bad)}")
             try:
                 if e.op == "+":
                     r = a + b
@@ -370,10 +424,9 @@ class _Checker:
 
 
 def _finite(checker, pos, r):
-    if isinstance(r, int) and abs(r) > 10**300:
-        raise checker.err(pos, "number is too large")
-    if isinstance(r, float) and not math.isfinite(r):
-        raise checker.err(pos, "number is too large")
+    """``r`` if |r| ≤ MAX_NUMBER (NaN and ±inf fail the test too)."""
+    if not abs(r) <= MAX_NUMBER:
+        raise checker.err(pos, "number is too large (the limit is 1e300)")
     return r
 
 
@@ -404,8 +457,8 @@ def _fresh(nodes) -> bool:
 
 
 def _end(source: str) -> tuple:
-    lines = source.splitlines() or [""]
-    return (len(lines), max(len(lines[-1]), 0) + 1)
+    lines = source.split("\n")  # lark counts lines by "\n" only; so do we
+    return (len(lines), len(lines[-1]) + 1)
 
 
 def check(module: ast.Module, net: str | None = None, filename: str = "<string>",

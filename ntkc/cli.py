@@ -31,8 +31,19 @@ def _load_net(path, net, readout=True):
 
 @command("check", "parse and type-check a .ntk file; print its layer table")
 def cmd_check(args):
-    net = _load_net(args.file, args.net)
-    print(layer_table(net))
+    """Check the net named by --net, or every net in the file (so an error in
+    any of them is reported), printing one layer table per net."""
+    if args.net is not None:
+        print(layer_table(_load_net(args.file, args.net)))
+        return EXIT_OK
+    import ntkc
+    from ntkc.check import net_names
+    from ntkc.parse import parse, read_source
+    source = read_source(args.file)
+    module = parse(source, str(args.file))
+    names = net_names(module) or [None]  # None: the checker reports the missing net
+    print("\n\n".join(layer_table(ntkc.check(module, name, str(args.file), source))
+                      for name in names))
     return EXIT_OK
 
 
@@ -48,8 +59,10 @@ def layer_table(net) -> str:
     def add(nodes, indent, prefix):
         for i, node in enumerate(nodes, 1):
             idx = f"{prefix}{i}"
+            # A layer from a def shows its line there and the line(s) of the use.
+            line = " via ".join(str(p[0]) for p in (node.pos,) + tuple(reversed(node.via)))
             rows.append((idx, "  " * indent + node.layer, node.describe_args(),
-                         node.out_shape.describe(), str(node.pos[0])))
+                         node.out_shape.describe(), line))
             for body in node.bodies:
                 add(body, indent + 1, idx + ".")
 

@@ -35,9 +35,13 @@ class NtkError(ValueError):
 def _source_line(source: str | None, line: int) -> str | None:
     if not source:
         return None
-    lines = source.splitlines()
+    # Split on "\n" only, as the parser counts lines (str.splitlines would
+    # also split on \r, \f, \x1c, U+2028 ... and show the wrong line).
+    lines = source.split("\n")
     if 1 <= line <= len(lines):
-        return lines[line - 1]
+        text = lines[line - 1].rstrip("\r")
+        # Control characters would garble a terminal; one '?' each keeps the caret aligned.
+        return "".join(c if c == "\t" or c.isprintable() else "?" for c in text)
     return None
 
 

@@ -1,15 +1,32 @@
-"""Source text → syntax tree (``ntkc.ast``), with errors a person can act on."""
+"""Source text → syntax tree (``ntkc.ast``), with errors a person can act on.
+
+lark's LALR parser is iterative, so any input parses without touching
+Python's recursion limit. Everything after it walks trees recursively, so
+:func:`parse` first measures how deeply the program nests (iteratively) and
+rejects more than :data:`MAX_DEPTH` levels; the tree is then turned into the
+AST by an explicit-stack walk rather than a recursive lark ``Transformer``.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 
 from . import ast
 from .errors import At, NtkError
+
+#: Most levels of parentheses, blocks, tuples, calls and operators one
+#: construct may nest (``1+2+3`` is two levels: ``+`` is left-associative).
+MAX_DEPTH = 100
+#: Largest magnitude of any number, written or computed.
+MAX_NUMBER = 1e300
+
+# Tree nodes that add a level of nesting.
+_NESTING = {"block", "paren", "tuple", "func", "add", "sub", "mul", "div", "neg", "pos"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -28,103 +45,174 @@ def grammar_text() -> str:
         return here.read_text(encoding="utf-8")
 
 
-def _pos(meta_or_token) -> tuple:
-    return (meta_or_token.line, meta_or_token.column)
+def parse(source: str, filename: str = "<string>") -> ast.Module:
+    """Parse ``.ntk`` source text into an :class:`ntkc.ast.Module`.
+
+    Raises :class:`NtkError` with the position of the first syntax error, of
+    the first place nesting deeper than :data:`MAX_DEPTH`, or of a number
+    larger than :data:`MAX_NUMBER`.
+    """
+    at = At(filename, source)
+    try:
+        tree = _parser().parse(source)
+    except lark.exceptions.UnexpectedCharacters as e:
+        raise at.error((e.line, e.column), _unexpected_char(source, e.pos_in_stream)) from None
+    except lark.exceptions.UnexpectedToken as e:
+        token = e.token
+        pos = _end_position(source) if token.type == "$END" else (token.line, token.column)
+        raise at.error(pos, f"unexpected {_describe_token(token)}; "
+                            f"expected {_expected_words(_accepts(e))}") from None
+    except lark.exceptions.UnexpectedEOF as e:
+        raise at.error(_end_position(source),
+                       f"unexpected end of file; expected {_expected_words(e.expected)}") from None
+    try:
+        _check_depth(tree, at)
+        return _build(tree, at)
+    except RecursionError:  # defensive: nothing above recurses
+        raise at.error((1, 1), "the program nests too deeply to parse") from None
 
 
-@v_args(meta=True)
-class _ToAst(Transformer):
+# -- tree → AST, without recursion -----------------------------------------------
+def _check_depth(tree: Tree, at: At) -> None:
+    """Raise at the first node (in source order) nested deeper than MAX_DEPTH."""
+    todo = [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if node.data in _NESTING:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise at.error(_pos(node.meta), f"the program nests more than {MAX_DEPTH} levels "
+                                                f"deep here (parentheses, blocks and operators)")
+        todo.extend((c, depth) for c in reversed(node.children) if isinstance(c, Tree))
+
+
+def _build(tree: Tree, at: At) -> ast.Module:
+    """Post-order walk with an explicit stack; tokens and None pass through."""
+    values: list = []
+    todo = [(tree, False)]
+    while todo:
+        node, ready = todo.pop()
+        if not isinstance(node, Tree):
+            values.append(node)
+        elif ready:
+            n = len(node.children)
+            items = values[len(values) - n:]
+            del values[len(values) - n:]
+            values.append(_BUILDERS[node.data](_pos(node.meta), items, at))
+        else:
+            todo.append((node, True))
+            todo.extend((c, False) for c in reversed(node.children))
+    (module,) = values
+    return module
+
+
+def _pos(meta) -> tuple:
+    # An empty file's tree has no tokens and so no position.
+    return (getattr(meta, "line", 1), getattr(meta, "column", 1))
+
+
+def _number(pos, items, at):
+    text = str(items[0])
+    if any(ch in text for ch in ".eE"):
+        value = float(text)
+    elif len(text.lstrip("0")) > 301:  # int() refuses > 4300 digits; stop long before
+        value = math.inf
+    else:
+        value = int(text)
+    if not abs(value) <= MAX_NUMBER:
+        raise at.error(pos, "number is too large (the limit is 1e300)")
+    return ast.Num(value, pos)
+
+
+def _binop(op):
+    return lambda pos, items, at: ast.BinOp(op, items[0], items[1], pos)
+
+
+def _arglist(pos, items, at):
+    return tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.pos) for a in items)
+
+
+_BUILDERS = {
     # expressions
-    def number(self, meta, items):
-        text = str(items[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
-        return ast.Num(value, _pos(meta))
-
-    def string(self, meta, items):
-        return ast.Str(str(items[0])[1:-1], _pos(meta))
-
-    def true(self, meta, items):
-        return ast.Bool(True, _pos(meta))
-
-    def false(self, meta, items):
-        return ast.Bool(False, _pos(meta))
-
-    def name(self, meta, items):
-        return ast.Name(str(items[0]), _pos(meta))
-
-    def func(self, meta, items):
-        name, args = items
-        return ast.Func(str(name), tuple(args or ()), _pos(meta))
-
-    def tuple(self, meta, items):
-        first, rest = items
-        return ast.Tuple((first,) + tuple(rest or ()), _pos(meta))
-
-    def exprlist(self, meta, items):
-        return tuple(items)
-
-    def _binop(op):
-        def method(self, meta, items):
-            return ast.BinOp(op, items[0], items[1], _pos(meta))
-        return method
-
-    add, sub, mul, div = _binop("+"), _binop("-"), _binop("*"), _binop("/")
-
-    def neg(self, meta, items):
-        return ast.Neg(items[0], _pos(meta))
-
-    def pos(self, meta, items):
-        return items[0]
-
+    "number": _number,
+    "string": lambda pos, items, at: ast.Str(str(items[0])[1:-1], pos),
+    "true": lambda pos, items, at: ast.Bool(True, pos),
+    "false": lambda pos, items, at: ast.Bool(False, pos),
+    "name": lambda pos, items, at: ast.Name(str(items[0]), pos),
+    "func": lambda pos, items, at: ast.Func(str(items[0]), tuple(items[1] or ()), pos),
+    "tuple": lambda pos, items, at: ast.Tuple((items[0],) + tuple(items[1] or ()), pos),
+    "paren": lambda pos, items, at: items[0],
+    "exprlist": lambda pos, items, at: tuple(items),
+    "add": _binop("+"), "sub": _binop("-"), "mul": _binop("*"), "div": _binop("/"),
+    "neg": lambda pos, items, at: ast.Neg(items[0], pos),
+    "pos": lambda pos, items, at: items[0],  # unary plus changes nothing
     # arguments and statements
-    def kwarg(self, meta, items):
-        return ast.Arg(str(items[0]), items[1], _pos(meta))
-
-    def arglist(self, meta, items):
-        return tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, a.pos) for a in items)
-
-    def param(self, meta, items):
-        return ast.Param(str(items[0]), items[1], _pos(meta))
-
-    def paramlist(self, meta, items):
-        return tuple(items)
-
-    def block(self, meta, items):
-        return tuple(items)
-
-    def call(self, meta, items):
-        name, args, body = items
-        return ast.Call(str(name), tuple(args or ()), body, _pos(meta))
-
-    def repeat(self, meta, items):
-        return ast.Repeat(items[0], items[1], _pos(meta))
-
-    def input_stmt(self, meta, items):
-        return ast.Input(str(items[0]), tuple(items[1] or ()), _pos(meta))
-
-    def let_stmt(self, meta, items):
-        return ast.Let(str(items[0]), items[1], _pos(meta))
-
-    def def_stmt(self, meta, items):
-        name, params, body = items
-        return ast.Def(str(name), tuple(params or ()), body, _pos(meta))
-
-    def net_stmt(self, meta, items):
-        return ast.Net(str(items[0]), items[1], _pos(meta))
-
-    def start(self, meta, items):
-        return ast.Module(tuple(items))
+    "kwarg": lambda pos, items, at: ast.Arg(str(items[0]), items[1], pos),
+    "arglist": _arglist,
+    "param": lambda pos, items, at: ast.Param(str(items[0]), items[1], pos),
+    "paramlist": lambda pos, items, at: tuple(items),
+    "block": lambda pos, items, at: tuple(items),
+    "call": lambda pos, items, at: ast.Call(str(items[0]), tuple(items[1] or ()), items[2], pos),
+    "repeat": lambda pos, items, at: ast.Repeat(items[0], items[1], pos),
+    "input_stmt": lambda pos, items, at: ast.Input(str(items[0]), tuple(items[1] or ()), pos),
+    "let_stmt": lambda pos, items, at: ast.Let(str(items[0]), items[1], pos),
+    "def_stmt": lambda pos, items, at: ast.Def(str(items[0]), tuple(items[1] or ()), items[2], pos),
+    "net_stmt": lambda pos, items, at: ast.Net(str(items[0]), items[1], pos),
+    "start": lambda pos, items, at: ast.Module(tuple(items)),
+}
 
 
-# Terminal names as a person would say them.
+# -- syntax errors in plain words -------------------------------------------------
+# Terminal names as a person would say them, in the order they are listed.
 _WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
-    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'",
-    "COMMA": "','", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'", "SLASH": "'/'", "$END": "the end of the file",
     "INPUT": "'input'", "LET": "'let'", "DEF": "'def'", "NET": "'net'",
     "REPEAT": "'repeat'", "TRUE": "'true'", "FALSE": "'false'",
+    "EQUAL": "'='", "LPAR": "'('", "COMMA": "','", "RPAR": "')'",
+    "LBRACE": "'{'", "RBRACE": "'}'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
+    "$END": "the end of the file",
 }
+_EXPR_START = {"NUMBER", "STRING", "NAME", "LPAR", "MINUS", "PLUS", "TRUE", "FALSE"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH"}
+_STATEMENTS = {"INPUT", "LET", "DEF", "NET"}
+
+
+def _accepts(e) -> set:
+    """The tokens that could really come next (lark's ``expected`` can be
+    off after LALR default reductions; ``accepts`` replays the parser)."""
+    try:
+        accepts = set(e.accepts)
+    except Exception:  # older lark, or no interactive parser to replay
+        accepts = set()
+    return accepts or set(e.expected)
+
+
+def _expected_words(expected) -> str:
+    expected = set(expected)
+    words = []
+    if _EXPR_START <= expected:
+        expected -= _EXPR_START
+        words.append("an expression")
+    if "NAME" in expected and "REPEAT" in expected:
+        expected -= {"NAME", "REPEAT"}
+        words += ["a layer", "'repeat'"]
+    if _STATEMENTS <= expected:
+        expected -= _STATEMENTS
+        words.append("a statement (input, let, def or net)")
+    if _OPERATORS <= expected and expected - _OPERATORS:
+        # After a complete operand an operator could always follow; naming all
+        # four hides what the person most likely forgot (a ',' or a ')').
+        expected -= _OPERATORS
+    if len(expected) > 1:
+        expected.discard("$END")
+    order = list(_WORDS)
+    words += [_WORDS[t] for t in sorted(expected, key=lambda t: order.index(t) if t in order else 99)
+              if t in _WORDS]
+    words += sorted(t.lower() for t in expected if t not in _WORDS)
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _describe_token(token: Token) -> str:
@@ -139,56 +227,37 @@ def _describe_token(token: Token) -> str:
     return f"'{token}'"
 
 
-_EXPR_START = {"NUMBER", "STRING", "LPAR", "MINUS", "PLUS", "TRUE", "FALSE"}
-
-
-def _expected_words(expected) -> str:
-    expected = set(expected)
-    words = []
-    if {"NUMBER", "NAME", "LPAR"} <= expected:
-        # Everything that can start an expression: say so once.
-        expected -= _EXPR_START | {"NAME"}
-        words.append("an expression")
-    words += sorted({_WORDS.get(t, t.lower()) for t in expected})
-    # Keep it readable: the common things first, and not an essay.
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def parse(source: str, filename: str = "<string>") -> ast.Module:
-    """Parse ``.ntk`` source text into an :class:`ntkc.ast.Module`.
-
-    Raises :class:`NtkError` with the position of the first syntax error.
-    """
-    at = At(filename, source)
-    try:
-        tree = _parser().parse(source)
-        return _ToAst().transform(tree)
-    except lark.exceptions.UnexpectedCharacters as e:
-        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
-        shown = repr(char) if char.isprintable() else f"character U+{ord(char):04X}" if char else "end of file"
-        raise at.error((e.line, e.column), f"unexpected {shown}") from None
-    except lark.exceptions.UnexpectedToken as e:
-        token = e.token
-        if token.type == "$END":
-            line, column = _end_position(source)
-        else:
-            line, column = token.line, token.column
-        raise at.error((line, column), f"unexpected {_describe_token(token)}; "
-                       f"expected {_expected_words(e.expected)}") from None
-    except lark.exceptions.UnexpectedEOF as e:
-        raise at.error(_end_position(source),
-                       f"unexpected end of file; expected {_expected_words(e.expected)}") from None
-    except RecursionError:
-        raise at.error((1, 1), "the program nests too deeply to parse") from None
+def _unexpected_char(source: str, offset) -> str:
+    char = source[offset] if offset is not None and 0 <= offset < len(source) else ""
+    if char in "\"'":
+        return f"unterminated string: it needs a closing {char} on the same line"
+    if char == ";":
+        return "unexpected ';': statements and layers need no separator"
+    if char and char.isprintable() and not char.isspace():
+        return f"unexpected character '{char}'"
+    if char:
+        return f"unexpected character U+{ord(char):04X}"
+    return "unexpected end of file"
 
 
 def _end_position(source: str) -> tuple:
-    lines = source.splitlines() or [""]
+    lines = source.split("\n")
     return (len(lines), len(lines[-1]) + 1)
+
+
+# -- files ------------------------------------------------------------------------
+def decode(data: bytes, filename: str = "<string>") -> str:
+    """``.ntk`` bytes → text: UTF-8 (a leading byte-order mark is dropped), or a
+    positioned error at the first byte that is not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        column = len(data[start:e.start].decode("utf-8", errors="replace")) + 1
+        raise NtkError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x})",
+                       filename, line, column) from None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def read_source(path) -> str:
@@ -197,16 +266,9 @@ def read_source(path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise NtkError(f"no such file", str(path)) from None
+        raise NtkError("no such file", str(path)) from None
     except IsADirectoryError:
         raise NtkError("is a directory, not a .ntk file", str(path)) from None
     except OSError as e:
         raise NtkError(f"cannot read file: {e.strerror}", str(path)) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        before = data[: e.start]
-        line = before.count(b"\n") + 1
-        column = e.start - (before.rfind(b"\n") + 1) + 1
-        raise NtkError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x})",
-                       str(path), line, column) from None
+    return decode(data, str(path))
