@@ -66,6 +66,15 @@ def kernel(state, args, in_shape):
     return new.replace(ntk=w2 * conv(state.ntk) + new.nngp)
 
 
+def symbolic(args, in_shape):
+    """For ``explain``: W_std² times the tied windowed mean, plus b_std²."""
+    from ..symbolic import Affine, Window, const
+    window, stride, out, pads = _plan(in_shape, args)
+    linear = Window(window, stride, tuple(lo for lo, _ in pads), tuple(in_shape.spatial),
+                    circular=args["padding"] == "circular", tied=True)
+    return Affine(const(args["W_std"]) ** 2, const(args["b_std"]) ** 2, weight=True, linear=linear)
+
+
 def init(key, c_in, c_out, args, nspatial):
     window = per_axis(args["kernel"], nspatial, "kernel")
     kw, kb = jax.random.split(key)
@@ -99,6 +108,6 @@ register(LayerRule(
             Param("padding", "str", "same", choices=("same", "valid", "circular")),
             Param("W_std", "float", 1.0, low=0.0),
             Param("b_std", "float", 0.0, low=0.0)),
-    shape=shape, kernel=kernel, init=init, apply=apply, role="weight",
+    shape=shape, kernel=kernel, init=init, apply=apply, role="weight", symbolic=symbolic,
     doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",
 ))

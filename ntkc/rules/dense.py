@@ -21,6 +21,12 @@ def kernel(state, args, in_shape):
     return new.replace(ntk=w2 * state.ntk + new.nngp)
 
 
+def symbolic(args, in_shape):
+    """For ``explain``: Σ' = W_std²·Σ + b_std², Θ' = Σ' + W_std²·Θ per position pair."""
+    from ..symbolic import Affine, const
+    return Affine(const(args["W_std"]) ** 2, const(args["b_std"]) ** 2, weight=True)
+
+
 def init(key, c_in, c_out, args, nspatial):
     kw, kb = jax.random.split(key)
     return {"W": jax.random.normal(kw, (c_in, c_out)), "b": jax.random.normal(kb, (c_out,))}
@@ -35,6 +41,6 @@ register(LayerRule(
     name="Dense",
     params=(Param("W_std", "float", 1.0, low=0.0, doc="weight standard deviation"),
             Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation")),
-    shape=shape, kernel=kernel, init=init, apply=apply, role="weight",
+    shape=shape, kernel=kernel, init=init, apply=apply, role="weight", symbolic=symbolic,
     doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ",
 ))

@@ -45,6 +45,12 @@ def kernel(state, args, in_shape):
     return state.map(agg)
 
 
+def symbolic(args, in_shape):
+    """For ``explain``: Σ' = Â Σ Â'ᵀ, Θ' = Â Θ Â'ᵀ."""
+    from ..symbolic import Affine, Aggregate
+    return Affine(1, 0, weight=False, linear=Aggregate(args["self_loops"], args["norm"] == "mean"))
+
+
 def apply(params, x, args, ctx):
     return jnp.einsum("nuv,nvc->nuc", operator(ctx["adjacency"], ctx["mask"], args), x)
 
@@ -52,6 +58,6 @@ def apply(params, x, args, ctx):
 register(LayerRule(
     name="GraphAgg",
     params=(Param("self_loops", "bool", True), Param("norm", "str", "sum", choices=("sum", "mean"))),
-    shape=shape, kernel=kernel, apply=apply, demand=demand, role="linear",
+    shape=shape, kernel=kernel, apply=apply, demand=demand, role="linear", symbolic=symbolic,
     doc="Σ'(G,G') = Â Σ Â'ᵀ with Â = c·(A (+I)), c = 1 (sum) or 1/degree (mean)",
 ))

@@ -57,6 +57,14 @@ def _global_pool(mean: bool):
     return kernel
 
 
+def _global_symbolic(mean: bool):
+    def symbolic(args, in_shape):
+        """For ``explain``: the sum (mean) over every position or node pair."""
+        from ..symbolic import Affine, PoolAll
+        return Affine(1, 0, weight=False, linear=PoolAll(mean))
+    return symbolic
+
+
 def _global_apply(mean: bool):
     def apply(params, x, args, ctx):
         axes = tuple(range(1, x.ndim - 1))
@@ -71,11 +79,13 @@ def _global_apply(mean: bool):
 register(LayerRule(
     name="GlobalAvgPool", params=(), shape=_needs_spatial("GlobalAvgPool"),
     kernel=_global_pool(mean=True), apply=_global_apply(mean=True), demand=_full,
+    symbolic=_global_symbolic(mean=True),
     role="linear", doc="Σ' = mean over all position (node) pairs of Σ",
 ))
 register(LayerRule(
     name="GlobalSumPool", params=(), shape=_needs_spatial("GlobalSumPool"),
     kernel=_global_pool(mean=False), apply=_global_apply(mean=False), demand=_full,
+    symbolic=_global_symbolic(mean=False),
     role="linear", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
 ))
 
@@ -96,10 +106,16 @@ def _flatten_kernel(state, args, in_shape):
     return state.map(lambda a, which: a.mean(tuple(range(a.ndim - d, a.ndim)))).replace(nspatial=0)
 
 
+def _flatten_symbolic(args, in_shape):
+    """For ``explain``: the mean over same-position pairs (nothing on a vector)."""
+    from ..symbolic import Affine, Diagonal, Identity
+    return Affine(1, 0, weight=False, linear=Diagonal() if in_shape.nspatial else Identity())
+
+
 register(LayerRule(
     name="Flatten", params=(), shape=_flatten_shape, kernel=_flatten_kernel,
     apply=lambda p, x, args, ctx: x.reshape(x.shape[0], -1),
-    demand=lambda args, out_diag: True, role="linear",
+    demand=lambda args, out_diag: True, role="linear", symbolic=_flatten_symbolic,
     doc="Σ' = mean_p Σ(p, p): only same-position pairs are needed",
 ))
 
@@ -143,6 +159,15 @@ def _avg_kernel(state, args, in_shape):
     return state.map(pool)
 
 
+def _avg_symbolic(args, in_shape):
+    """For ``explain``: each side of a pair averaged over its own window."""
+    from ..symbolic import Affine, Window
+    window, stride, out, pads = _avg_plan(in_shape, args)
+    linear = Window(window, stride, tuple(lo for lo, _ in pads), tuple(in_shape.spatial),
+                    circular=False, tied=False)
+    return Affine(1, 0, weight=False, linear=linear)
+
+
 def _avg_apply(params, x, args, ctx):
     d = x.ndim - 2
     window, stride, out, pads = _avg_plan_arrays(x, args, d)
@@ -159,5 +184,6 @@ register(LayerRule(
     params=(Param("window", "ints", low=1), Param("stride", "ints", None, low=1),
             Param("padding", "str", "valid", choices=("valid", "same"))),
     shape=_avg_shape, kernel=_avg_kernel, apply=_avg_apply, demand=_full, role="linear",
+    symbolic=_avg_symbolic,
     doc="Σ'(p,q) = mean over the windows of p and of q of Σ, as stax.AvgPool",
 ))

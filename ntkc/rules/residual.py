@@ -27,12 +27,18 @@ def apply(params, x, args, ctx, bodies):
     return x + args["alpha"] * body(x)
 
 
+def symbolic(args, in_shape, bodies):
+    """For ``explain``: Σ' = Σ + alpha²·Σ_body, Θ' = Θ + alpha²·Θ_body."""
+    from ..symbolic import Combine, const
+    return Combine(skip=1, weights=(const(args["alpha"]) ** 2,))
+
+
 def demand(args, out_diag, body_in_diag=True):
     return out_diag and body_in_diag
 
 
 register(LayerRule(
     name="Residual", params=(Param("alpha", "float", 1.0),),
-    shape=shape, kernel=kernel, apply=apply, demand=demand, role="block",
+    shape=shape, kernel=kernel, apply=apply, demand=demand, role="block", symbolic=symbolic,
     doc="x + alpha·BODY(x): Σ' = Σ + alpha²Σ_body, Θ' = Θ + alpha²Θ_body",
 ))

@@ -1,0 +1,273 @@
+"""The vocabulary of ``ntkc explain``: sympy objects for the kernel recursion
+and the declarative forms layer rules give for themselves.
+
+A layer's registry entry says what it does to the kernel in one of two ways
+(its ``symbolic`` field):
+
+* activations: ``symbolic(args) -> ((Σ₁₂, Σ₁₁, Σ₂₂), Σ', Σ̇)``, sympy
+  expressions in the symbols :data:`C`, :data:`V1`, :data:`V2` (see
+  ``rules/relu.py``); Θ' = Σ̇·Θ follows. An activation without a closed form
+  (``symbolic=None``) is shown as the Gaussian expectation it integrates;
+* every other layer: ``symbolic(args, in_shape) ->`` a :class:`Pointwise`
+  (a map of each position pair on its own, e.g. Dense) or an :class:`Affine`
+  (Σ' = scale·L(Σ) + bias with L a linear map over position pairs, e.g.
+  Conv's windowed mean, GraphAgg's Â Σ Â'ᵀ, pooling);
+* blocks: ``symbolic(args, in_shape, bodies) ->`` a :class:`Combine` (a sum
+  of the bodies' kernels and, for Residual, the input's).
+
+``ntkc.explain`` turns these into per-layer equations in :class:`Entry`
+objects (Σ⁽ʰ⁾, Σ̇⁽ʰ⁾, Θ⁽ʰ⁾ at a pair of inputs and positions) and matrix
+symbols (graphs), prints them, and evaluates them with ``lambdify``.
+sympy is imported by this module only; the compiler never needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+# The pair symbols of the activations' symbolic forms (same names and
+# assumptions as in rules/relu.py, so sympy treats them as the same symbols).
+C, V1, V2 = sp.symbols("Sigma_12 Sigma_11 Sigma_22", real=True)
+T = sp.Symbol("Theta_12", real=True)   # Θ(x, x') of the layer's input
+OUT = sp.Symbol("Sigma_out", real=True)  # the layer's own Σ'(x, x'), for Θ' rules
+
+SIGMA, DOT, THETA = 0, 1, 2
+_NAMES = {SIGMA: (r"\Sigma", "Σ"), DOT: (r"\dot{\Sigma}", "Σ̇"), THETA: (r"\Theta", "Θ")}
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def const(value) -> sp.Expr:
+    """A file constant as an exact sympy number: a rational or simple surd when
+    one equals the float exactly (1.5 → 3/2, sqrt(2) → √2), else the float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"not a number: {value!r}")
+    if float(value).is_integer():
+        return sp.Integer(int(value))
+    guess = sp.nsimplify(value, [sp.pi], rational=False)
+    if float(guess) == float(value) and sp.count_ops(guess) <= 6:
+        return guess
+    return sp.Float(value)
+
+
+# -- the forms layer rules return ------------------------------------------------
+@dataclass(frozen=True)
+class Pointwise:
+    """Each position pair maps on its own: Σ' = sigma(Σ₁₂, Σ₁₁, Σ₂₂) and
+    Θ' = theta(Σ', Θ₁₂, ...), in the symbols C, V1, V2, OUT, T; ``dot`` is
+    Σ̇ for activations (then theta is Σ̇·Θ)."""
+    sigma: sp.Expr
+    theta: sp.Expr
+    dot: sp.Expr | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """L(Σ) = Σ (a Dense layer acts on each position pair alone)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """L(Σ)(p, q) = mean_k Σ(s·p + k, s·q + k) over a window of offsets
+    k ∈ [−low, size − 1 − low] per axis; ``tied``: the same k on both sides
+    (Conv), else independent offsets k, l on the two sides (AvgPool).
+    Outside the input Σ is 0 (zero padding) or the index wraps (circular)."""
+    size: tuple
+    stride: tuple
+    low: tuple
+    in_sizes: tuple
+    circular: bool
+    tied: bool
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Graph aggregation L(Σ) = Â Σ Â'ᵀ with Â = D⁻¹(A + I) and friends."""
+    self_loops: bool
+    mean: bool
+
+
+@dataclass(frozen=True)
+class PoolAll:
+    """Sum (or mean) over every pair of positions or nodes."""
+    mean: bool
+
+
+@dataclass(frozen=True)
+class Diagonal:
+    """Mean over same-position pairs (Flatten)."""
+
+
+@dataclass(frozen=True)
+class Affine:
+    """Σ' = scale·L(Σ) + bias; Θ' = scale·L(Θ), plus Σ' for a weight layer
+    (its weights and biases add their own gradient term)."""
+    scale: sp.Expr
+    bias: sp.Expr
+    weight: bool
+    linear: object = Identity()
+
+
+@dataclass(frozen=True)
+class Combine:
+    """A block: Σ' = skip·Σ + Σ_b weights[b]·Σ_b over its bodies' outputs Σ_b,
+    and Θ' alike (the terms are uncorrelated, so kernels add). Each body starts
+    from the block's input, or with ``chain`` from the previous body's output
+    (JumpingKnowledge). Residual is ``Combine(1, (alpha²,))``."""
+    skip: sp.Expr = 0
+    weights: tuple = ()
+    chain: bool = False
+
+
+# -- the symbols of a recursion ------------------------------------------------------
+class Entry(sp.Function):
+    """Σ⁽ʰ⁾, Σ̇⁽ʰ⁾ or Θ⁽ʰ⁾ at one pair of inputs (a, b), and for spatial or graph
+    inputs at one pair of positions: ``Entry(kind, h, a, b, *P, *Q)`` with P
+    indexing a's positions and Q b's (equal length)."""
+
+    @property
+    def kind(self) -> int:
+        return int(self.args[0])
+
+    @property
+    def layer(self) -> int:
+        return int(self.args[1])
+
+    @property
+    def pair(self) -> tuple:
+        return self.args[2], self.args[3]
+
+    @property
+    def positions(self) -> tuple:
+        idx = self.args[4:]
+        half = len(idx) // 2
+        return tuple(idx[:half]), tuple(idx[half:])
+
+    def _latex(self, printer, exp=None):
+        name = _NAMES[self.kind][0] + ("^{(%d)}" % self.layer if self.layer >= 0 else "")
+        p, q = self.positions
+        if p:
+            name += "_{%s,\\,%s}" % (_latex_index(printer, p), _latex_index(printer, q))
+        a, b = (printer._print(s) for s in self.pair)
+        out = "%s(%s, %s)" % (name, a, b)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
+
+    def _sympystr(self, printer):
+        name = _NAMES[self.kind][1] + (_sup(self.layer) if self.layer >= 0 else "")
+        p, q = self.positions
+        if p:
+            name += "[%s; %s]" % (", ".join(printer._print(i) for i in p),
+                                  ", ".join(printer._print(i) for i in q))
+        return "%s(%s, %s)" % (name, *(printer._print(s) for s in self.pair))
+
+
+def _sup(h: int) -> str:
+    return "⁽" + str(h).translate(_SUP) + "⁾"
+
+
+def _latex_index(printer, idx) -> str:
+    parts = [printer._print(i) for i in idx]
+    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+class Inner(sp.Function):
+    """The input inner product xᵀx' (at positions p, q: x_pᵀ x'_q), over channels."""
+
+    def _latex(self, printer, exp=None):
+        a, b = (printer._print(s) for s in self.args[:2])
+        idx = self.args[2:]
+        if idx:
+            half = len(idx) // 2
+            a += "_{%s}" % _latex_index(printer, idx[:half])
+            b += "_{%s}" % _latex_index(printer, idx[half:])
+        out = r"{%s}^{\top} %s" % (a, b)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
+
+    def _sympystr(self, printer):
+        a, b = (printer._print(s) for s in self.args[:2])
+        idx = self.args[2:]
+        if idx:
+            half = len(idx) // 2
+            a += "[%s]" % ", ".join(printer._print(i) for i in idx[:half])
+            b += "[%s]" % ", ".join(printer._print(i) for i in idx[half:])
+        return f"{a}·{b}"
+
+
+class GaussianExpectation(sp.Function):
+    """E[f(u) g(v)] over (u, v) ~ N(0, [[Σ₁₁, Σ₁₂], [Σ₁₂, Σ₂₂]]), for an
+    activation integrated numerically: args (f(u), g(v), u, v, Σ₁₂, Σ₁₁, Σ₂₂)."""
+
+    def _latex(self, printer, exp=None):
+        f, g, u, v, c, v1, v2 = (printer._print(a) for a in self.args)
+        cov = r"\left(\genfrac{}{}{0}{}{%s}{%s}\ \genfrac{}{}{0}{}{%s}{%s}\right)" % (v1, c, c, v2)
+        out = r"\mathbb{E}_{(%s, %s) \sim \mathcal{N}\left(0,\ %s\right)}\left[%s\, %s\right]" % (
+            u, v, cov, f, g)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
+
+    def _sympystr(self, printer):
+        f, g, u, v, c, v1, v2 = (printer._print(a) for a in self.args)
+        return f"E[{f}·{g}; ({u}, {v}) ~ N(0, [[{v1}, {c}], [{c}, {v2}]])]"
+
+
+# Matrix symbols (graphs) carry their display names here, keyed by sympy name.
+_MATRIX_NAMES: dict = {}
+
+
+def matrix(name: str, rows, cols, latex: str, text: str) -> sp.MatrixSymbol:
+    _MATRIX_NAMES[name] = (latex, text)
+    return sp.MatrixSymbol(name, rows, cols)
+
+
+def layer_matrix(kind: int, h: int, rows, cols, a="G", b="G'") -> sp.MatrixSymbol:
+    """Σ⁽ʰ⁾(G, G') etc. as a (V × V') matrix."""
+    latex, text = _NAMES[kind]
+    return matrix(f"{['Sigma', 'SigmaDot', 'Theta'][kind]}_{h}", rows, cols,
+                  "%s^{(%d)}(%s, %s)" % (latex, h, a, b), f"{text}{_sup(h)}({a}, {b})")
+
+
+def matrix_key(m: sp.MatrixSymbol):
+    """(kind, h) of a layer matrix, or None for other matrix symbols."""
+    head, _, tail = m.name.partition("_")
+    kinds = {"Sigma": SIGMA, "SigmaDot": DOT, "Theta": THETA}
+    if head in kinds and tail.isdigit():
+        return kinds[head], int(tail)
+    return None
+
+
+class _Latex(LatexPrinter):
+    def _print_MatrixSymbol(self, expr):
+        return _MATRIX_NAMES.get(expr.name, (expr.name, None))[0]
+
+    def _print_Transpose(self, expr):
+        return r"{%s}^{\top}" % self._print(expr.arg)
+
+
+class _Text(StrPrinter):
+    def _print_MatrixSymbol(self, expr):
+        return _MATRIX_NAMES.get(expr.name, (None, expr.name))[1]
+
+    def _print_Transpose(self, expr):
+        if isinstance(expr.arg, sp.MatrixSymbol):
+            return self._print(expr.arg) + "ᵀ"
+        return "(%s)ᵀ" % self._print(expr.arg)
+
+    def _print_Inverse(self, expr):
+        return self._print(expr.arg) + "⁻¹"
+
+    def _print_MatMul(self, expr):
+        return "·".join(self.parenthesize(a, 60) for a in expr.args)
+
+    def _print_Pi(self, expr):
+        return "π"
+
+
+def latex(expr) -> str:
+    """LaTeX that both TeX and matplotlib's mathtext render (no environments)."""
+    return _Latex({"inv_trig_style": "full", "long_frac_ratio": 1}).doprint(expr)
+
+
+def text(expr) -> str:
+    return _Text().doprint(expr)
