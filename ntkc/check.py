@@ -193,8 +193,9 @@ class _Checker:
         if name is None:
             stmt = list(self.nets.values())[-1]
         elif name not in self.nets:
-            raise NtkError(f"no net named '{name}'{_suggest(name, self.nets)}; the file defines "
-                           + ", ".join(f"'{n}'" for n in self.nets), self.filename)
+            known = ", ".join(f"'{n}'" for n in self.nets)
+            raise NtkError(f"no net named '{name}'"
+                           + (_suggest(name, self.nets) or f"; the file defines {known}"), self.filename)
         else:
             stmt = self.nets[name]
         nodes, out = self.lower(stmt.body, self.env, shape, (), ())
@@ -273,7 +274,8 @@ class _Checker:
                     raise self.err(call.pos, f"{rule.name} takes no body")
                 out = rule.shape(shape, args)
         except ShapeError as e:
-            raise self.err(call.pos, str(e)) from None
+            # Rules say "a {shape}"; English wants "an image(...)".
+            raise self.err(call.pos, str(e).replace(" a image(", " an image(")) from None
         node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
         return [node], out
 
@@ -287,7 +289,9 @@ class _Checker:
     def expand(self, d: ast.Def, call: ast.Call, caller_env, shape, stack, via):
         if d.name in stack:
             cycle = " -> ".join(stack[stack.index(d.name):] + (d.name,))
-            raise self.err(call.pos, f"def '{d.name}' calls itself ({cycle}); recursion is not allowed")
+            err = self.err(call.pos, f"def '{d.name}' calls itself ({cycle}); recursion is not allowed")
+            err.noted = True  # the cycle already says where it runs; no "(in def ...)" note
+            raise err
         if call.body is not None:
             raise self.err(call.pos, f"def '{d.name}' takes no body")
         env = dict(self.env)
@@ -298,13 +302,12 @@ class _Checker:
                 if any(a.name is not None for a in call.args[:i]):
                     raise self.err(arg.pos, "a positional argument cannot follow a keyword argument")
                 if i >= len(names):
-                    raise self.err(arg.pos, f"def '{d.name}' takes {len(names)} argument"
-                                            f"{'s' if len(names) != 1 else ''} but {len(call.args)} were given")
+                    raise self.err(arg.pos, _arity(f"def '{d.name}'", len(names), len(call.args)))
                 key = names[i]
             else:
                 if arg.name not in names:
-                    raise self.err(arg.pos, f"def '{d.name}' has no parameter '{arg.name}'"
-                                            f"{_suggest(arg.name, names)}")
+                    hint = _suggest(arg.name, names) or (f" (it takes {', '.join(names)})" if names else "")
+                    raise self.err(arg.pos, f"def '{d.name}' has no parameter '{arg.name}'{hint}")
                 key = arg.name
             if key in given:
                 raise self.err(arg.pos, f"parameter '{key}' is given twice")
@@ -320,11 +323,13 @@ class _Checker:
         try:
             return self.lower(d.body, env, shape, stack + (d.name,), via + (call.pos,), call.pos)
         except NtkError as e:
-            if e.line is None or e.line == call.pos[0] or "(in def '" in e.message:
+            if e.line is None or e.line == call.pos[0] or getattr(e, "noted", False):
                 raise
             # Say which use of the def went wrong; once, for the innermost def.
-            raise NtkError(f"{e.message} (in def '{d.name}' used on line {call.pos[0]})",
-                           e.filename, e.line, e.column, e.source) from None
+            noted = NtkError(f"{e.message} (in def '{d.name}' used on line {call.pos[0]})",
+                             e.filename, e.line, e.column, e.source)
+            noted.noted = True
+            raise noted from None
 
     # -- arguments and expressions -------------------------------------------------
     def bind(self, args, params, env, pos, what) -> dict:
@@ -336,15 +341,16 @@ class _Checker:
                 if seen_keyword:
                     raise self.err(arg.pos, "a positional argument cannot follow a keyword argument")
                 if i >= len(params):
-                    raise self.err(arg.pos, f"{what} takes {len(params)} argument"
-                                            f"{'s' if len(params) != 1 else ''} but {len(args)} were given")
+                    raise self.err(arg.pos, _arity(what, len(params), len(args)))
                 p = params[i]
             else:
                 seen_keyword = True
                 p = next((q for q in params if q.name == arg.name), None)
                 if p is None:
                     hint = _suggest(arg.name, names)
-                    takes = (" (it takes " + ", ".join(names) + ")") if names and not hint else ""
+                    if not names:
+                        raise self.err(arg.pos, f"{what} takes no arguments")
+                    takes = (" (it takes " + ", ".join(names) + ")") if not hint else ""
                     raise self.err(arg.pos, f"{what} has no argument '{arg.name}'{hint}{takes}")
             if p.name in values:
                 raise self.err(arg.pos, f"argument '{p.name}' of {what} is given twice")
@@ -394,7 +400,7 @@ class _Checker:
                 raise self.err(e.pos, f"unknown function '{e.name}'{_suggest(e.name, ['sqrt'])}"
                                       f" (the only function is sqrt)")
             if len(e.args) != 1:
-                raise self.err(e.pos, f"sqrt takes 1 argument but {len(e.args)} were given")
+                raise self.err(e.pos, _arity("sqrt", 1, len(e.args)))
             v = self._eval(e.args[0], env)
             if not _is_number(v):
                 raise self.err(e.args[0].pos, f"sqrt needs a number, not {_describe(v)}")
@@ -456,6 +462,17 @@ def _fresh(nodes) -> bool:
     return False
 
 
+def _arity(what: str, takes: int, given: int) -> str:
+    if takes == 0:
+        return f"{what} takes no arguments but {given} {'was' if given == 1 else 'were'} given"
+    return (f"{what} takes {takes} argument{'s' if takes != 1 else ''} but {given} "
+            f"{'was' if given == 1 else 'were'} given")
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def _end(source: str) -> tuple:
     lines = source.split("\n")  # lark counts lines by "\n" only; so do we
     return (len(lines), len(lines[-1]) + 1)
@@ -472,7 +489,7 @@ def check(module: ast.Module, net: str | None = None, filename: str = "<string>"
     except RecursionError:
         raise At(filename, source).error((1, 1), "the program nests too deeply") from None
     if readout and result.output.kind != "vector":
-        raise checker.err(result.pos, f"net '{result.name}' ends with a {result.output.describe()} "
+        raise checker.err(result.pos, f"net '{result.name}' ends with {_a(result.output.describe())} "
                                       f"output; add a readout (GlobalAvgPool, GlobalSumPool or "
                                       f"Flatten) so it has a kernel")
     return result

@@ -52,6 +52,8 @@ def parse(source: str, filename: str = "<string>") -> ast.Module:
     the first place nesting deeper than :data:`MAX_DEPTH`, or of a number
     larger than :data:`MAX_NUMBER`.
     """
+    if source.startswith("\ufeff"):
+        source = source[1:]  # a byte-order mark is not part of the program
     at = At(filename, source)
     try:
         tree = _parser().parse(source)

@@ -16,7 +16,7 @@ def per_axis(value, n: int, what: str) -> tuple:
         return (value,) * n
     if len(value) != n:
         raise ShapeError(f"{what} has {len(value)} entries but the input has "
-                         f"{n} spatial axis{'es' if n != 1 else ''}")
+                         f"{n} spatial {'axes' if n != 1 else 'axis'}")
     return tuple(value)
 
 
