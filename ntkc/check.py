@@ -201,7 +201,14 @@ class _Checker:
         nodes, out = self.lower(stmt.body, self.env, shape, (), ())
         if not nodes:
             raise self.err(stmt.pos, f"net '{stmt.name}' has no layers")
-        return CheckedNet(stmt.name, shape, tuple(nodes), out, self.filename, self.source, stmt.pos)
+        result = CheckedNet(stmt.name, shape, tuple(nodes), out, self.filename, self.source, stmt.pos)
+        for node in result.walk():
+            # Markers such as Tap are consumed by their block; one left over is misplaced.
+            inside = node.rule.extra.get("inside")
+            if inside:
+                raise self.err(node.pos, f"{node.layer} is only allowed directly inside "
+                                         f"{inside} {{ ... }}")
+        return result
 
     # -- lowering ----------------------------------------------------------------
     def lower(self, items, env, shape, stack, via, pos=None):
@@ -263,12 +270,8 @@ class _Checker:
             if rule.role == "block":
                 if call.body is None:
                     raise self.err(call.pos, f"{rule.name} needs a body: {rule.name} {{ ... }}")
-                body, body_out = self.lower(call.body, env, shape, stack, via, call.pos)
-                if not body:
-                    raise self.err(call.pos, f"the body of {rule.name} is empty")
-                self._check_uncorrelated(rule.name, body, call.pos)
-                bodies = (tuple(body),)
-                out = rule.shape(shape, args, [body_out])
+                bodies, body_outs = self.lower_bodies(rule, call, env, shape, stack, via)
+                out = rule.shape(shape, args, body_outs)
             else:
                 if call.body is not None:
                     raise self.err(call.pos, f"{rule.name} takes no body")
@@ -277,14 +280,44 @@ class _Checker:
             # Rules say "a {shape}"; English wants "an image(...)".
             raise self.err(call.pos, str(e).replace(" a image(", " an image(")) from None
         node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
+        validate = rule.extra.get("validate")
+        problem = validate(node) if validate else None
+        if problem:
+            raise self.err(call.pos, problem)
         return [node], out
 
-    def _check_uncorrelated(self, name, body, pos):
-        if not _fresh(body):
-            last = body[-1]
-            raise self.err(pos, f"the body of {name} must end in a weight layer (Dense or Conv) so "
-                                f"that it is uncorrelated with the skip connection, but it ends in "
-                                f"{last.layer} (line {last.pos[0]})")
+    def lower_bodies(self, rule, call, env, shape, stack, via):
+        """A block's bodies, as its registry entry asks: one chain (default),
+        one branch per item ("branches"), or a chain cut at its Taps ("taps")."""
+        mode = rule.extra.get("body", "chain")
+        if mode == "branches":
+            if not call.body:
+                raise self.err(call.pos, f"the body of {rule.name} is empty; give it branches")
+            bodies, outs = [], []
+            for item in call.body:
+                body, out = self.lower((item,), env, shape, stack, via, call.pos)
+                bodies.append(tuple(body))
+                outs.append(out)
+            return tuple(bodies), outs
+        body, body_out = self.lower(call.body, env, shape, stack, via, call.pos)
+        if not body:
+            raise self.err(call.pos, f"the body of {rule.name} is empty")
+        if mode == "chain":
+            return (tuple(body),), [body_out]
+        segments, current, outs, seg_shape = [], [], [], shape
+        for node in body:
+            if node.layer == "Tap":
+                segments.append(tuple(current))
+                outs.append(node.out_shape)
+                current = []
+            else:
+                current.append(node)
+        if not segments:
+            raise self.err(call.pos, f"{rule.name} needs at least one Tap in its body")
+        if current:
+            raise self.err(current[0].pos, f"layers after the last Tap of {rule.name} "
+                                           f"would not reach its output")
+        return tuple(segments), outs
 
     def expand(self, d: ast.Def, call: ast.Call, caller_env, shape, stack, via):
         if d.name in stack:
@@ -448,18 +481,6 @@ def _describe(v) -> str:
     if isinstance(v, tuple):
         return "a tuple"
     return f"the number {v}"
-
-
-def _fresh(nodes) -> bool:
-    """Whether the output of this chain is uncorrelated with its input: it ends
-    in a weight layer, or in a Residual whose input and body both are."""
-    last = nodes[-1]
-    role = last.rule.role
-    if role == "weight":
-        return True
-    if last.layer == "Residual":
-        return len(nodes) > 1 and _fresh(nodes[:-1]) and all(_fresh(b) for b in last.bodies)
-    return False
 
 
 def _arity(what: str, takes: int, given: int) -> str:

@@ -34,9 +34,17 @@ def plan(nodes, out_diag: bool = True) -> tuple:
     steps = []
     for node in reversed(nodes):
         rule = node.rule
-        if node.bodies:
+        if node.bodies and rule.extra.get("body") == "taps":
+            # Segments run in sequence; each one's output is also a term of the sum.
+            bodies, need = [], out_diag
+            for body in reversed(node.bodies):
+                p = plan(body, need)
+                bodies.append(p)
+                need = need and (p[0].in_diag if p else need)
+            bodies, in_diag = tuple(reversed(bodies)), need
+        elif node.bodies:
             bodies = tuple(plan(body, out_diag) for body in node.bodies)
-            body_in = all(b[0].in_diag for b in bodies)
+            body_in = all(b[0].in_diag if b else out_diag for b in bodies)
             in_diag = rule.demand(node.kwargs, out_diag, body_in)
         else:
             bodies = ()
@@ -54,12 +62,24 @@ def run_steps(steps, state: State) -> State:
     return state
 
 
+class Body:
+    """A block's body as its rule sees it: call it on a state; ``.nodes`` are
+    its checked layers."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.nodes = tuple(s.node for s in steps)
+
+    def __call__(self, state: State) -> State:
+        return run_steps(self.steps, state)
+
+
 def run_step(step: Step, state: State) -> State:
     if step.in_diag and not state.diag:
         state = state.to_diag()
     rule, args = step.node.rule, step.node.kwargs
     if step.bodies:
-        bodies = [lambda s, b=b: run_steps(b, s) for b in step.bodies]
+        bodies = [Body(b) for b in step.bodies]
         state = rule.kernel(state, args, step.node.in_shape, bodies)
     else:
         state = rule.kernel(state, args, step.node.in_shape)

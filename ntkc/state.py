@@ -55,13 +55,21 @@ class State:
         return self.replace(cov1=cov1, cov2=cov2, nngp=nngp, ntk=theta)
 
     def combine(self, other: "State", a: float = 1.0, b: float = 1.0) -> "State":
-        """``a·self + b·other``, field by field (states of independent paths)."""
+        """``a·self + b·other``, field by field (states of uncorrelated paths);
+        if one keeps only same-position pairs, so does the result."""
+        if self.diag != other.diag:
+            return self.to_diag().combine(other.to_diag(), a, b)
+
         def lin(u, v):
             return None if u is None or v is None else a * u + b * v
         cov1 = lin(self.cov1, other.cov1)
         cov2 = cov1 if self.same else lin(self.cov2, other.cov2)
         return self.replace(nngp=lin(self.nngp, other.nngp), ntk=lin(self.ntk, other.ntk),
                             cov1=cov1, cov2=cov2)
+
+    def scale(self, a: float) -> "State":
+        """``a·self`` (a branch weighted inside Concat)."""
+        return self.map(lambda x, which: a * x)
 
     # -- views used by activations and readouts --------------------------------
     def variances(self, side: int):

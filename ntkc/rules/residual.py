@@ -1,9 +1,11 @@
 """Residual { BODY }: output x + alpha·BODY(x).
 
-BODY ends in a weight layer, so its output is uncorrelated with x at
-infinite width and the kernels add: Σ' = Σ + alpha²·Σ_body, Θ' = Θ + alpha²·Θ_body.
+BODY's output must be uncorrelated with x (it ends in a weight layer, or in a
+block whose every term does — see ``ntkc.correlation``), so the kernels add:
+Σ' = Σ + alpha²·Σ_body, Θ' = Θ + alpha²·Θ_body.
 """
 
+from ..correlation import fresh
 from ..registry import LayerRule, Param, ShapeError, register
 
 
@@ -17,9 +19,7 @@ def shape(s, args, body_shapes):
 
 def kernel(state, args, in_shape, bodies):
     (body,) = bodies
-    branch = body(state)
-    skip = state.to_diag() if branch.diag and not state.diag else state
-    return skip.combine(branch, 1.0, args["alpha"] ** 2)
+    return state.combine(body(state), 1.0, args["alpha"] ** 2)
 
 
 def apply(params, x, args, ctx, bodies):
@@ -37,8 +37,18 @@ def demand(args, out_diag, body_in_diag=True):
     return out_diag and body_in_diag
 
 
+def validate(node):
+    (body,) = node.bodies
+    if fresh(body):
+        return None
+    last = body[-1]
+    return (f"the body of Residual must end in a weight layer (Dense or Conv) so that it is "
+            f"uncorrelated with the skip connection, but it ends in {last.layer} (line {last.pos[0]})")
+
+
 register(LayerRule(
     name="Residual", params=(Param("alpha", "float", 1.0),),
     shape=shape, kernel=kernel, apply=apply, demand=demand, role="block", symbolic=symbolic,
     doc="x + alpha·BODY(x): Σ' = Σ + alpha²Σ_body, Θ' = Θ + alpha²Θ_body",
+    extra={"terms": lambda node: [(), node.bodies[0]], "validate": validate},
 ))

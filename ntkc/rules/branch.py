@@ -1,0 +1,175 @@
+"""Branching: Identity, Branch, Sum, Concat, and JumpingKnowledge with Tap.
+
+``Sum { b1 b2 ... }`` feeds its input to every branch (each item of its body is
+one branch: a layer, or ``Branch { ... }`` for a chain) and adds the outputs
+(stax ``FanOut`` + ``parallel`` + ``FanInSum``). Its kernel is the sum of the
+branch kernels only when the outputs are uncorrelated, so at most one branch
+may be non-fresh (``ntkc.correlation``); otherwise the program is rejected —
+stax would silently return a wrong kernel.
+
+``Concat { ... }`` joins the branch outputs along channels (``FanInConcat``):
+the kernel is the channel-weighted mean Σ' = Σ_b w_b Σ_b / Σ_b w_b, with w_b
+the ``width`` of ``Branch(width=w_b)`` (1 for a bare layer).
+
+``JumpingKnowledge { s0 Tap s1 Tap ... sL Tap }`` runs the chain and outputs
+the sum of its values at the Taps, h_0 + h_1 + … + h_L (a readout after it
+then reads every depth at once, as the GNTK's jk=1). Every segment after the
+first must be fresh, which makes the taps pairwise uncorrelated, so
+Σ' = Σ_l Σ⁽ˡ⁾ and Θ' = Σ_l Θ⁽ˡ⁾.
+"""
+
+from ..correlation import fresh
+from ..registry import LayerRule, Param, ShapeError, register
+
+
+def _same_shapes(what):
+    def shape(s, args, body_shapes):
+        if not body_shapes:
+            return s
+        first = body_shapes[0]
+        for other in body_shapes[1:]:
+            if other.spatial != first.spatial or other.kind != first.kind:
+                raise ShapeError(f"the branches of {what} produce different shapes "
+                                 f"({first.describe()} and {other.describe()})")
+        return first
+    return shape
+
+
+def _identity_shape(s, args):
+    return s
+
+
+register(LayerRule(
+    name="Identity", params=(), shape=_identity_shape,
+    kernel=lambda state, args, in_shape: state,
+    apply=lambda p, x, args, ctx: x, role="linear",
+    doc="output = input (the skip branch of Sum/Concat)",
+))
+
+register(LayerRule(
+    name="Tap", params=(), shape=_identity_shape,
+    kernel=lambda state, args, in_shape: state,
+    apply=lambda p, x, args, ctx: x, role="linear",
+    doc="marks a value JumpingKnowledge adds to its output (only directly inside it)",
+    extra={"inside": "JumpingKnowledge"},
+))
+
+
+def weight_of(branch) -> float:
+    """A Concat branch's relative width: ``Branch(width=w)`` or 1."""
+    if len(branch) == 1 and branch[0].layer == "Branch":
+        return branch[0].kwargs["width"]
+    return 1.0
+
+
+def _branch_kernel(state, args, in_shape, bodies):
+    (body,) = bodies
+    return body(state)
+
+
+register(LayerRule(
+    name="Branch", params=(Param("width", "float", 1.0, above=0.0,
+                                 doc="relative channel width inside Concat"),),
+    shape=lambda s, args, shapes: shapes[0], kernel=_branch_kernel,
+    apply=lambda p, x, args, ctx, bodies: bodies[0](x), role="block",
+    demand=lambda args, out_diag, body_in_diag=True: out_diag and body_in_diag,
+    doc="a chain of layers used as one branch of Sum or Concat",
+    extra={"terms": lambda node: [node.bodies[0]]},
+))
+
+
+def _parallel_demand(args, out_diag, body_in_diag=True):
+    return out_diag and body_in_diag
+
+
+def _sum_kernel(state, args, in_shape, bodies):
+    out = None
+    for body in bodies:
+        b = body(state)
+        out = b if out is None else out.combine(b)
+    return out
+
+
+def _sum_validate(node):
+    stale = [b for b in node.bodies if not fresh(b)]
+    if len(stale) <= 1:
+        return None
+    where = " and ".join(f"{b[0].layer if len(b) == 1 else 'branch'} (line {b[0].pos[0]})"
+                         for b in stale[:2])
+    return (f"the branches {where} of Sum are correlated: neither ends in a weight layer "
+            f"(Dense or Conv), so the kernel of their sum is not the sum of their kernels; "
+            f"end all but one branch in a weight layer")
+
+
+register(LayerRule(
+    name="Sum", params=(), shape=_same_shapes("Sum"), kernel=_sum_kernel,
+    apply=lambda p, x, args, ctx, bodies: sum(b(x) for b in bodies),
+    demand=_parallel_demand, role="block",
+    doc="x ↦ Σ_b branch_b(x): Σ' = Σ_b Σ_b, Θ' = Σ_b Θ_b (at most one non-fresh branch)",
+    extra={"body": "branches", "terms": lambda node: list(node.bodies), "validate": _sum_validate},
+))
+
+
+def _concat_kernel(state, args, in_shape, bodies):
+    weights = [weight_of(b.nodes) for b in bodies]
+    total = sum(weights)
+    out = None
+    for w, body in zip(weights, bodies):
+        b = body(state)
+        out = b.scale(w / total) if out is None else out.combine(b, 1.0, w / total)
+    return out
+
+
+def _concat_apply(params, x, args, ctx, bodies):
+    import jax.numpy as jnp
+    return jnp.concatenate([b(x) for b in bodies], axis=-1)
+
+
+register(LayerRule(
+    name="Concat", params=(), shape=_same_shapes("Concat"), kernel=_concat_kernel,
+    apply=_concat_apply, demand=_parallel_demand, role="block",
+    doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
+    extra={"body": "branches", "terms": lambda node: list(node.bodies)},
+))
+
+
+def _jk_terms(node):
+    terms, chain = [], ()
+    for seg in node.bodies:
+        chain = chain + tuple(seg)
+        terms.append(chain)
+    return terms
+
+
+def _jk_validate(node):
+    for i, seg in enumerate(node.bodies[1:], 1):
+        if not fresh(seg):
+            what = f"ends in {seg[-1].layer} (line {seg[-1].pos[0]})" if seg else "is empty"
+            return (f"JumpingKnowledge: the layers between Tap {i} and Tap {i + 1} must end in a "
+                    f"weight layer (Dense or Conv) so the tapped values are uncorrelated, but "
+                    f"the segment {what}")
+    return None
+
+
+def _jk_kernel(state, args, in_shape, bodies):
+    out = None
+    for body in bodies:
+        state = body(state)
+        out = state if out is None else out.combine(state)
+    return out
+
+
+def _jk_apply(params, x, args, ctx, bodies):
+    out = None
+    for body in bodies:
+        x = body(x)
+        out = x if out is None else out + x
+    return out
+
+
+register(LayerRule(
+    name="JumpingKnowledge", params=(), shape=_same_shapes("JumpingKnowledge"),
+    kernel=_jk_kernel, apply=_jk_apply, role="block",
+    doc="sum of the values at its Taps: Σ' = Σ_l Σ⁽ˡ⁾, Θ' = Σ_l Θ⁽ˡ⁾",
+    extra={"body": "taps", "terms": _jk_terms, "validate": _jk_validate},
+))
