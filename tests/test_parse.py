@@ -208,12 +208,13 @@ def test_def_sees_lets_defined_later():
 
 
 # -- several nets ----------------------------------------------------------------------
-NETS = "input vector(dim=2)\nnet first { Dense }\nnet second { Dense Relu Dense }\nnet third { Relu Dense }"
+NETS = ("input vector(dim=2)\nnet first { Dense }\nnet second { Dense Relu Dense }\n"
+        "net third { Dense(2) Erf Dense }")
 
 
 def test_the_default_net_is_the_last():
     assert ntkc.check_source(NETS).name == "third"
-    assert lowered(NETS) == [RELU, dense()]
+    assert lowered(NETS) == [dense(2.0), ("Erf", {"a": 1.0, "b": 1.0, "c": 0.0}, "vector"), dense()]
 
 
 def test_a_net_is_picked_by_name():
@@ -230,8 +231,8 @@ def test_repeat_counts(count):
 
 def test_nested_repeat_and_repeat_of_def():
     src = ("input vector(dim=2)\ndef d(w) { Dense(W_std=w) }\n"
-           "net m { repeat 2 { Relu repeat 3 { d(2) } } }")
-    assert lowered(src) == ([RELU] + [dense(2.0)] * 3) * 2
+           "net m { repeat 2 { Dense Relu repeat 3 { d(2) } } }")
+    assert lowered(src) == ([dense(), RELU] + [dense(2.0)] * 3) * 2
 
 
 # -- layers with and without parentheses, positional arguments, defaults ----------------
@@ -246,7 +247,7 @@ def test_positional_layer_arguments_and_trailing_comma():
 
 
 def test_erf_defaults():
-    assert lowered("input vector(dim=2)\nnet n { Erf Erf(b=2) }") == [
+    assert lowered("input vector(dim=2)\nnet n { Dense Erf Dense Erf(b=2) }")[1::2] == [
         ("Erf", {"a": 1.0, "b": 1.0, "c": 0.0}, "vector"),
         ("Erf", {"a": 1.0, "b": 2.0, "c": 0.0}, "vector")]
 
@@ -308,7 +309,7 @@ def test_ast_positions():
 
 def test_format_is_canonical_and_round_trips():
     src = ("input vector(dim=2)  # c\nlet a=-(1+2)*-3-(4-5)/(6*7)\nlet t=((1,),'x\"y',true)\n"
-           "def d(p,q=sqrt(2)){Residual(alpha=p){Dense(q)}}\nnet n{repeat 2{d(1)}Relu()}")
+           "def d(p,q=sqrt(2)){Residual(alpha=p){Dense(q)}}\nnet n{Dense repeat 2{d(1)}Relu()}")
     printed = format_module(parse(src))
     assert printed == (
         "input vector(dim=2)\n"
@@ -322,6 +323,7 @@ def test_format_is_canonical_and_round_trips():
         "}\n"
         "\n"
         "net n {\n"
+        "    Dense\n"
         "    repeat 2 {\n"
         "        d(1)\n"
         "    }\n"
