@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import ast
+from .correlation import non_gaussian_input
 from .errors import At, NtkError
 from .parse import MAX_DEPTH, MAX_NUMBER
 from .registry import LayerRule, Param, ShapeError, all_layers
@@ -202,6 +203,13 @@ class _Checker:
         if not nodes:
             raise self.err(stmt.pos, f"net '{stmt.name}' has no layers")
         result = CheckedNet(stmt.name, shape, tuple(nodes), out, self.filename, self.source, stmt.pos)
+        bad, _ = non_gaussian_input(result.layers)
+        if bad is not None:
+            raise self.err(bad.pos, f"{bad.layer} needs a Gaussian input: put a weight layer "
+                                    f"(Dense or Conv) before it (an activation's closed form holds "
+                                    f"for the output of a weight layer, possibly pooled, aggregated "
+                                    f"or summed, but not for raw inputs, another activation's output, "
+                                    f"or Concat/Flatten channels)")
         for node in result.walk():
             # Markers such as Tap are consumed by their block; one left over is misplaced.
             inside = node.rule.extra.get("inside")

@@ -26,3 +26,36 @@ def fresh(nodes) -> bool:
     if role == "block":
         return all(fresh(prefix + tuple(term)) for term in last.rule.extra["terms"](last))
     return False
+
+
+def non_gaussian_input(nodes, gaussian: bool = False):
+    """The first activation whose input is not a Gaussian process, or None.
+
+    The closed forms (arc-cosine, arcsine, quadrature) are expectations over a
+    Gaussian pair (u, v), which holds for what a weight layer outputs and for
+    linear functions of it (pooling, aggregation, sums of independent
+    Gaussians) — not for the network's raw input, for an activation's output,
+    or for a *mixture* whose channels are not identically distributed
+    (Concat's branches, Flatten's positions), whose kernel is only an average
+    over channels. A weight layer mixes channels and makes the input of the
+    next activation Gaussian again. Returns ``(node, gaussian_after)``."""
+    for node in nodes:
+        rule = node.rule
+        role = rule.role
+        if role == "weight":
+            gaussian = True
+        elif role == "block":
+            outs = []
+            for term in rule.extra["terms"](node):
+                bad, out = non_gaussian_input(term, gaussian)
+                if bad is not None:
+                    return bad, False
+                outs.append(out)
+            gaussian = all(outs) and not rule.extra.get("mixes", False)
+        elif role == "linear" or rule.extra.get("gaussian") == "preserve":
+            gaussian = gaussian and not rule.extra.get("mixes", False)
+        else:
+            if not gaussian:
+                return node, False
+            gaussian = False
+    return None, gaussian

@@ -92,7 +92,7 @@ def test_arccos_kernel_by_monte_carlo_of_the_activation():
     mc = np.mean(np.maximum(uv[:, 0], 0) * np.maximum(uv[:, 1], 0))
     mc_dot = np.mean((uv[:, 0] > 0) * (uv[:, 1] > 0))
     c, dot, _, _ = np_relu(np.array([[0.7]]), np.array([1.3]), np.array([0.9]))
-    kernel = ntkc.compile("input vector(dim=2)\nnet n { Relu }")
+    kernel = ntkc.compile("input vector(dim=2)\nnet n { Dense Relu }")
     # x with x·x/2 = 1.3, x'·x'/2 = 0.9, x·x'/2 = 0.7
     x = np.linalg.cholesky(2 * lam)
     nngp = kernel(x, get="nngp")

@@ -129,7 +129,7 @@ register(LayerRule(
     name="Concat", params=(), shape=_same_shapes("Concat"), kernel=_concat_kernel,
     apply=_concat_apply, demand=_parallel_demand, role="block",
     doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
-    extra={"body": "branches", "terms": lambda node: list(node.bodies)},
+    extra={"body": "branches", "terms": lambda node: list(node.bodies), "mixes": True},
 ))
 
 

@@ -116,6 +116,7 @@ register(LayerRule(
     name="Flatten", params=(), shape=_flatten_shape, kernel=_flatten_kernel,
     apply=lambda p, x, args, ctx: x.reshape(x.shape[0], -1),
     demand=lambda args, out_diag: True, role="linear", symbolic=_flatten_symbolic,
+    extra={"mixes": True},  # positions become channels with different variances
     doc="Σ' = mean_p Σ(p, p): only same-position pairs are needed",
 ))
 
