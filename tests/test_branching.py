@@ -76,7 +76,7 @@ def test_jumping_knowledge_is_sum_of_taps():
 def test_nested_residual_body_is_accepted():
     """A body ending in a Residual whose input and body are fresh is fresh."""
     ntkc.compile(vec("Dense Residual { Dense Residual { Relu Dense } } Dense"))
-    ntkc.compile(vec("Dense Residual { Relu Sum { Dense Branch { Relu Dense } } } Dense"))
+    ntkc.compile(vec("Dense Residual { Relu Dense Sum { Dense Branch { Relu Dense } } } Dense"))
 
 
 @pytest.mark.parametrize("body, message", [
