@@ -339,3 +339,17 @@ def test_lowered_ignores_positions_but_not_meaning():
     c = ntkc.check_source("input vector(dim=2)\nnet n { Dense(W_std=1.1) }")
     assert isinstance(a, CheckedNet) and a.layers[0].pos != b.layers[0].pos
     assert a.lowered() == b.lowered() != c.lowered()
+
+
+# -- the language reference ----------------------------------------------------------------------
+def test_the_reference_documents_every_registered_layer():
+    from conftest import ROOT
+    from ntkc.registry import all_layers
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")}
+    missing = sorted(set(all_layers()) - rows)
+    assert not missing, f"docs/language.md §7 lacks a row for: {', '.join(missing)}"
+    # Every argument of every layer is named in its row.
+    for name, rule in all_layers().items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert all(f"`{p.name}`" in row for p in rule.params), name
