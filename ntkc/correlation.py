@@ -52,7 +52,9 @@ def non_gaussian_input(nodes, gaussian: bool = False):
                     return bad, False
                 outs.append(out)
             gaussian = all(outs) and not rule.extra.get("mixes", False)
-        elif role == "linear" or rule.extra.get("gaussian") == "preserve":
+        elif rule.extra.get("gaussian") == "require" and not gaussian:
+            return node, False  # e.g. LayerNorm: its rule assumes zero-mean Gaussian channels
+        elif role == "linear" or rule.extra.get("gaussian") in ("preserve", "require"):
             gaussian = gaussian and not rule.extra.get("mixes", False)
         else:
             if not gaussian:

@@ -24,8 +24,9 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True)
 class Param:
-    """One argument of a layer: ``type`` is float, int, bool, str or ints (an
-    int or a tuple of ints, one per spatial axis)."""
+    """One argument of a layer: ``type`` is float, int, bool, str, ints (an
+    int or a tuple of ints, one per spatial axis) or floats (a number or a
+    tuple of numbers, normalised to a tuple of floats)."""
     name: str
     type: str
     default: Any = REQUIRED
@@ -56,6 +57,13 @@ class Param:
         elif t == "str":
             if not isinstance(value, str):
                 raise ValueError(f"must be a string, not {_kind(value)}")
+        elif t == "floats":
+            items = value if isinstance(value, tuple) else (value,)
+            if not items or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
+                raise ValueError("must be a number or a tuple of numbers")
+            value = tuple(float(v) for v in items)
+            if not all(math.isfinite(v) for v in value):
+                raise ValueError("must hold finite numbers")
         elif t == "ints":
             if isinstance(value, tuple):
                 if not value:

@@ -1,0 +1,52 @@
+"""Gelu, exact form: φ(x) = x·Φ(x) = x·(1 + erf(x/√2))/2.
+
+With P = (1 + Σ₁₁)(1 + Σ₂₂) and δ = √(P − Σ₁₂²) (δ² ≥ 1 + Σ₁₁ + Σ₂₂ by
+Cauchy–Schwarz, so δ never vanishes):
+
+    Σ' = Σ₁₂/4 + [Σ₁₂·atan(Σ₁₂/δ) + (Σ₁₂² + Σ₁₁Σ₂₂δ²)/(P·δ)] / (2π)
+    Σ̇  = 1/4 + atan(Σ₁₂/δ)/(2π) + Σ₁₂/(2πδ)·(1 + 1/δ² + (1 − Σ₁₁Σ₂₂)/P)
+
+Σ' is the closed form of arXiv:2002.08517 (as stax.Gelu); Σ̇ = ∂Σ'/∂Σ₁₂ by
+Price's theorem.
+"""
+
+import math
+
+import jax.numpy as jnp
+from jax.scipy.special import erf
+
+from ._activation import register_activation
+
+
+def pair(c, v1, v2, args):
+    p = (1 + v1) * (1 + v2)
+    prod = v1 * v2
+    # Clamp to the exact lower bound: rounding can push Σ₁₂² past Σ₁₁Σ₂₂.
+    delta2 = jnp.maximum(p - c * c, 1 + v1 + v2)
+    delta = jnp.sqrt(delta2)
+    angle = jnp.arctan2(c, delta)
+    sigma = c / 4 + (c * angle + (c * c + prod * delta2) / (p * delta)) / (2 * jnp.pi)
+    dot = 0.25 + angle / (2 * jnp.pi) + c / (2 * jnp.pi * delta) * (1 + 1 / delta2 + (1 - prod) / p)
+    return sigma, dot
+
+
+def fn(x, args):
+    return x * (1 + erf(x * math.sqrt(0.5))) / 2
+
+
+def symbolic(args):
+    import sympy as sp
+    c, v1, v2 = sp.symbols("Sigma_12 Sigma_11 Sigma_22", real=True)
+    p = (1 + v1) * (1 + v2)
+    delta = sp.sqrt(p - c**2)
+    angle = sp.atan(c / delta)
+    sigma = c / 4 + (c * angle + (c**2 + v1 * v2 * delta**2) / (p * delta)) / (2 * sp.pi)
+    dot = sp.Rational(1, 4) + angle / (2 * sp.pi) + c / (2 * sp.pi * delta) * (
+        1 + 1 / delta**2 + (1 - v1 * v2) / p)
+    return (c, v1, v2), sigma, dot
+
+
+register_activation(
+    "Gelu", (), pair, fn, symbolic=symbolic,
+    doc="x·Φ(x): Σ' = Σ₁₂/4 + [Σ₁₂·atan(Σ₁₂/δ) + (Σ₁₂² + Σ₁₁Σ₂₂δ²)/(Pδ)]/2π, "
+        "P = (1+Σ₁₁)(1+Σ₂₂), δ² = P − Σ₁₂²")
