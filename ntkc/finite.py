@@ -1,0 +1,480 @@
+"""Finite-width networks built from the same checked net as the kernel.
+
+Every layer's finite forward is its registry entry's ``init``/``apply``, so a
+network has one description for both halves. The parameterization is NTK's:
+weights and biases are drawn N(0, 1) and a weight layer computes
+``W_std/√fan_in · W x + b_std · b``; with ``width`` channels in every hidden
+weight layer, the network's kernels converge to the compiled Σ and Θ as the
+width grows.
+
+Channels are bookkept by running each layer's forward on abstract shapes
+(``jax.eval_shape``), so layers that change the channel count (``Flatten``
+folds positions into channels) need no special case. Where a block combines
+streams, their channel counts must agree: ``Residual`` and ``Sum`` bodies
+write as many channels as a parameter-free branch fixes (else ``width``),
+``Concat`` branches get channels in proportion to their ``Branch(width=w)``,
+and ``JumpingKnowledge`` segments match its first tap. The network's last
+weight layer writes ``out_width`` channels unless a block follows it.
+
+If that bookkeeping would make a weight layer read a narrow hidden stream
+(``Residual { Dense }`` straight on a 3-channel input must return 3
+channels), the input is tiled to at least ``width`` channels instead: tiling
+x to [x, x, …] (t copies) leaves the input kernel x·x'/C and the law of every
+weight layer's output unchanged (W·[x, …, x]/√(tC) is N(0, x·x/C) per unit),
+while every stream becomes wide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .check import CheckedNet, Node
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One node of the finite network with the channels it reads and writes."""
+    node: Node
+    path: tuple        # (i,) at top level, (i, body, j, ...) inside blocks
+    c_in: int
+    c_out: int
+    bodies: tuple = ()  # for block layers: a tuple of Layers per body
+
+    @property
+    def line(self) -> int:
+        return self.node.pos[0]
+
+
+class FiniteNet:
+    """A finite-width network of one :class:`~ntkc.check.CheckedNet`.
+
+    ``init(key) -> params`` draws every weight and bias N(0, 1) (in ``dtype``);
+    ``apply(params, x, ctx=None) -> (N, C)`` runs a batch (``ctx`` holds
+    ``"adjacency" (N, V, V)`` and ``"mask" (N, V)`` for graphs);
+    ``intermediates(params, x, ctx)`` returns ``{path: output}`` of every
+    layer, bodies included (see :meth:`walk` for the order).
+    """
+
+    def __init__(self, net: CheckedNet, width: int = 1024, out_width: int | None = None,
+                 dtype=jnp.float32):
+        out_width = width if out_width is None else out_width
+        if not (isinstance(width, int) and width >= 1):
+            raise ValueError(f"width must be a whole number >= 1, not {width!r}")
+        if not (isinstance(out_width, int) and out_width >= 1):
+            raise ValueError(f"out_width must be a whole number >= 1, not {out_width!r}")
+        self.net, self.width, self.out_width = net, width, out_width
+        self.dtype = jnp.dtype(dtype)
+        shape = net.input
+        v = 3 if shape.kind == "graph" else None
+        self._spatial = tuple(v if s is None else s for s in shape.spatial)
+        self._ctx_example = _abstract_ctx(shape.kind, v, self.dtype)
+        self.tile = 1
+        try:
+            self.layers, out, narrow = self._build_all()
+        except _Mismatch:
+            narrow = True
+        if narrow:  # some weight layer would read a narrow hidden stream: widen the input
+            self.tile = -(-width // shape.channels)
+            self.layers, out, narrow = self._build_all()
+        self.out_channels = int(out.shape[-1])
+
+    # -- construction -------------------------------------------------------------
+    def _build_all(self):
+        self._narrow = False
+        c = self.net.input.channels * self.tile
+        x = jax.ShapeDtypeStruct((1,) + self._spatial + (c,), self.dtype)
+        layers, out, _ = self._build(self.net.layers, x, self.out_width, (), False)
+        return layers, out, self._narrow
+
+    def _build(self, nodes, x, target, prefix, hidden):
+        """Layers for ``nodes`` reading abstract ``x``. The last weight layer
+        (or block) at this level writes ``target`` channels, unless a block
+        with a skip term follows it; ``hidden`` says whether ``x`` comes out
+        of a weight layer (else it is the data, exactly Gaussian downstream)."""
+        last = None
+        for i in reversed(range(len(nodes))):
+            rule = nodes[i].rule
+            if rule.role == "weight" or (rule.role == "block" and not _has_skip(nodes[i])):
+                last = i
+                break
+            if rule.role == "block":
+                break
+        layers = []
+        for i, node in enumerate(nodes):
+            rule, path = node.rule, prefix + (i,)
+            c_in = int(x.shape[-1])
+            want = target if i == last else self.width
+            if rule.role == "block":
+                bodies, hidden_out = self._block(node, x, want, path, hidden)
+                layer = Layer(node, path, c_in, c_in, bodies)
+            else:
+                if rule.role == "weight":
+                    self._narrow |= hidden and c_in < self.width
+                layer = Layer(node, path, c_in, want if rule.role == "weight" else c_in)
+                hidden_out = hidden or rule.role == "weight"
+            x = self._out(layer, x)
+            layers.append(Layer(node, path, c_in, int(x.shape[-1]), layer.bodies))
+            hidden = hidden_out
+        return tuple(layers), x, hidden
+
+    def _block(self, node, x, target, path, hidden):
+        """The bodies of a block, sized so that the streams it combines agree."""
+        rule, c_in = node.rule, int(x.shape[-1])
+        mode = rule.extra.get("body", "chain")
+        bodies, outs = node.bodies, []
+        if mode == "taps":  # segments run in sequence; every tap has one channel count
+            first = self._free_channels(bodies[0], x, hidden)
+            want = [self.width if first is None else first] * len(bodies)
+        elif mode == "branches":
+            fixed = [self._free_channels(b, x, hidden) for b in bodies]
+            weights = [_branch_weight(b) if rule.extra.get("mixes") else 1.0 for b in bodies]
+            known = [c / w for c, w in zip(fixed, weights) if c is not None]
+            unit = known[0] if known else (self.width if rule.extra.get("mixes") else target)
+            want = [max(1, round(w * unit)) for w in weights]
+        else:  # one chain; with a skip term it must return its input's channels
+            want = [c_in if _has_skip(node) else target]
+        layers, h, hid = [], x, hidden
+        for j, (body, w) in enumerate(zip(bodies, want)):
+            src = h if mode == "taps" else x
+            lay, out, hid_j = self._build(body, src, w, path + (j,), hidden if mode != "taps" else hid)
+            layers.append(lay)
+            outs.append(hid_j)
+            h, hid = out, hid_j
+        return tuple(layers), any(outs) or (hidden and _has_skip(node))
+
+    def _free_channels(self, body, x, hidden):
+        """The channel count ``body`` writes whatever it is asked (None if it
+        follows the request: it ends in a weight layer)."""
+        saved = self._narrow
+        try:
+            a = int(self._build(body, x, 7, (), hidden)[1].shape[-1])
+            b = int(self._build(body, x, 11, (), hidden)[1].shape[-1])
+        finally:
+            self._narrow = saved
+        return None if a != b else a
+
+    def _out(self, layer, x):
+        """The abstract output of one layer."""
+        params = jax.eval_shape(lambda k: self._init_layer(layer, k), jax.random.PRNGKey(0))
+        try:
+            return jax.eval_shape(lambda p, h: _run((layer,), (p,), h, self._ctx_example, None),
+                                  params, x)
+        except (TypeError, ValueError) as e:  # the streams a block combines disagree
+            raise _Mismatch(f"{layer.node.layer} on line {layer.line}: {e}") from None
+
+    def _init_layer(self, layer: Layer, key):
+        node = layer.node
+        if layer.bodies:
+            return [self._init_layers(b, jax.random.fold_in(key, j))
+                    for j, b in enumerate(layer.bodies)]
+        if node.rule.role != "weight":
+            return None
+        # Draw in the network's precision: float64 threefry costs ~1.6x float32 on CPU.
+        with jax.enable_x64(self.dtype == jnp.float64):
+            p = node.rule.init(key, layer.c_in, layer.c_out, node.kwargs, node.in_shape.nspatial)
+        return jax.tree_util.tree_map(lambda a: jnp.asarray(a, self.dtype), p)
+
+    def _init_layers(self, layers, key):
+        return [self._init_layer(lay, jax.random.fold_in(key, i)) for i, lay in enumerate(layers)]
+
+    # -- the network ------------------------------------------------------------------
+    def init(self, key):
+        """All parameters for one draw: a list (one entry per top-level layer)."""
+        return self._init_layers(self.layers, key)
+
+    def apply(self, params, x, ctx=None):
+        """The network's output ``(N, C)`` on a batch."""
+        return _run(self.layers, params, self._input(x), ctx or {}, None)
+
+    def intermediates(self, params, x, ctx=None) -> dict:
+        """``{path: (N, *S, C)}``: every layer's output (bodies included)."""
+        rec = {}
+        _run(self.layers, params, self._input(x), ctx or {}, rec)
+        return rec
+
+    def _input(self, x):
+        x = jnp.asarray(x, self.dtype)
+        return jnp.tile(x, (1,) * (x.ndim - 1) + (self.tile,)) if self.tile > 1 else x
+
+    def walk(self):
+        """Every layer, depth first, in the order :meth:`intermediates` records them
+        (a block after its bodies' layers)."""
+        def go(layers):
+            for lay in layers:
+                for body in lay.bodies:
+                    yield from go(body)
+                yield lay
+        yield from go(self.layers)
+
+    def sample(self, seed: int, draw: int, channels=(), counts=()):
+        """Draw ``draw`` of ``seed``: parameters shaped as :meth:`init`'s, every
+        entry iid N(0, 1) (the NTK parameterization; tests/test_finite.py checks
+        that every registered weight layer's ``init`` draws exactly that), and
+        per probe k NTK directions (C, k): independent Rademacher vectors
+        ±1/√C, or the identity when k ≥ C. Drawn with numpy: XLA compiles one threefry kernel per
+        parameter shape (seconds each on a small CPU), numpy none, and draws
+        faster as well."""
+        rng = np.random.default_rng([int(seed), int(draw)])
+        shapes = self._shapes()
+        leaves = [jnp.asarray(rng.standard_normal(a.shape, dtype=np.float32)
+                              if self.dtype == jnp.float32 else rng.standard_normal(a.shape), self.dtype)
+                  for a in jax.tree_util.tree_leaves(shapes)]
+        params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shapes), leaves)
+        dirs = []
+        for c, k in zip(channels, counts):
+            if k >= c:  # every channel: the exact channel mean
+                d = np.eye(c)
+            else:       # Rademacher: each channel weighted exactly 1/C
+                d = rng.choice([-1.0, 1.0], size=(c, k)) / np.sqrt(c)
+            dirs.append(jnp.asarray(d, self.dtype))
+        return params, dirs
+
+    def _shapes(self):
+        if "_param_shapes" not in self.__dict__:
+            self._param_shapes = jax.eval_shape(self.init, jax.random.PRNGKey(0))
+        return self._param_shapes
+
+    def num_params(self) -> int:
+        return int(sum(np.prod(a.shape) for a in jax.tree_util.tree_leaves(self._shapes())))
+
+
+def _run(layers, params, x, ctx, rec):
+    for layer, p in zip(layers, params):
+        rule, args = layer.node.rule, layer.node.kwargs
+        if layer.bodies:
+            fns = [partial(_run, body, bp, ctx=ctx, rec=rec) for body, bp in zip(layer.bodies, p)]
+            x = rule.apply(p, x, args, ctx, fns)
+        else:
+            x = rule.apply(p, x, args, ctx)
+        if rec is not None:
+            rec[layer.path] = x
+    return x
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _has_skip(node) -> bool:
+    """Whether a block adds its input itself to its output (a term ``()``)."""
+    terms = node.rule.extra.get("terms")
+    return terms is not None and any(len(t) == 0 for t in terms(node))
+
+
+def _branch_weight(body) -> float:
+    """A Concat branch's relative width, as the kernel weights it."""
+    from .rules.branch import weight_of
+    return weight_of(body)
+
+
+def _abstract_ctx(kind, v, dtype):
+    if kind != "graph":
+        return {}
+    # A small all-connected graph stands in for shape inference.
+    return {"adjacency": jnp.ones((1, v, v), dtype) - jnp.eye(v, dtype=dtype)[None],
+            "mask": jnp.ones((1, v), dtype)}
+
+
+_NETS: dict = {}
+
+
+def finite_net(net, width: int = 1024, out_width: int | None = None,
+               dtype=jnp.float32) -> FiniteNet:
+    """The finite-width network of a :class:`~ntkc.CheckedNet` or a :class:`~ntkc.Kernel`.
+
+    Networks are cached (a few), so verifying the same net again reuses its
+    compiled Monte Carlo functions; the key holds every layer's ``init`` and
+    ``apply``, so a changed rule gets a fresh network."""
+    net = getattr(net, "net", net)
+    key = (net, width, out_width, jnp.dtype(dtype).name,
+           tuple((n.rule.init, n.rule.apply) for n in net.walk()))
+    if key not in _NETS:
+        while len(_NETS) >= 8:
+            _NETS.pop(next(iter(_NETS)))
+        _NETS[key] = FiniteNet(net, width, out_width, dtype)
+    return _NETS[key]
+
+
+# -- empirical kernels ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Probe:
+    """Where to measure the empirical kernels: the output of the layer at
+    ``path`` (None: the network's output), every position pair or same-position
+    pairs only (``diag``), and for the NTK only the flat positions ``ntk_at``."""
+    path: tuple | None = None
+    diag: bool = True
+    ntk_at: tuple = (0,)
+
+
+def empirical_draws(fnet: FiniteNet, x1, ctx1=None, x2=None, ctx2=None, samples: int = 8,
+                    seed: int = 0, probes=(Probe(),), ntk_outputs: int = 1,
+                    memory: float = 2**30):
+    """Per-draw empirical kernels of ``samples`` networks drawn from ``seed``.
+
+    For a draw θ and a probe reading h(x) of shape (*S, C), with S flattened:
+
+    * NNGP  K̂(x, x')[p, q] = (1/C) Σ_c h_pc(x) h_qc(x'), every (p, q) pair
+      (or p = q with ``diag``);
+    * NTK   T̂(x, x')[p, q] = (1/k) Σ_r ⟨∂g_pr(x)/∂θ, ∂g_qr(x')/∂θ⟩ over all
+      parameters, where g_pr = Σ_c a_cr h_pc and a_1..a_k (k = ``ntk_outputs``)
+      are independent Rademacher directions ±1/√C drawn with θ. E[a aᵀ] = I/C,
+      so T̂ is unbiased for the channel mean of the per-channel NTK, at the
+      cost of k vector-Jacobian products per example instead of C: every
+      channel's own term enters with weight exactly 1/C, only the cross terms
+      (mean zero) are sampled. With k ≥ C the directions are the channels
+      themselves and T̂ is that mean exactly; after a Dense readout g is
+      distributed exactly as one output channel.
+
+    Jacobians are formed per example with ``vmap(jacrev)`` and contracted
+    leaf by leaf; when a draw's rows would exceed ``memory`` bytes the
+    examples are split into chunks and the Gram is assembled block by block
+    (never the full (N·k × P) Jacobian at once). Draws are vmapped in groups
+    sized to the same budget. Returns a list (one per probe) of (nngp, ntk)
+    float64 numpy arrays shaped (samples, N1, N2, *pairs).
+    """
+    same = x2 is None
+    ctx1 = ctx1 or {}
+    n1 = x1.shape[0]
+    n2 = n1 if same else x2.shape[0]
+    fns = _draw_fns(fnet, tuple(probes), ntk_outputs)
+    rows = sum(len(p.ntk_at) * k for p, k in zip(probes, fns.counts))
+    per_example = rows * fnet.num_params() * fnet.dtype.itemsize * 3  # rows + backward temporaries
+    chunk = int(max(1, min(max(n1, n2), memory // (2 * per_example))))
+    group = int(max(1, min(samples, memory // (2 * chunk * per_example))))
+
+    pieces = []
+    for start in range(0, samples, group):
+        ids = [min(s, samples - 1) for s in range(start, start + group)]  # pad the last group
+        draws = [fnet.sample(seed, s, fns.channels, fns.counts) for s in ids]
+        params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[d[0] for d in draws])
+        dirs = [jnp.stack(d) for d in zip(*[d[1] for d in draws])]
+        blocks = _assemble(fns, params, dirs, (x1, ctx1), None if same else (x2, ctx2 or {}),
+                           n1, n2, chunk)
+        take = min(group, samples - start)
+        pieces.append([(nn[:take], nt[:take]) for nn, nt in blocks])
+    return [(np.concatenate([p[i][0] for p in pieces]), np.concatenate([p[i][1] for p in pieces]))
+            for i in range(len(probes))]
+
+
+@dataclass(frozen=True)
+class _DrawFns:
+    cross: object     # jitted, vmapped over draws: (params, dirs, a, b) -> blocks
+    sym: object       # the same with b = a
+    channels: tuple   # C of each probe's output
+    counts: tuple     # directions per probe, min(k, C)
+
+
+def _draw_fns(fnet, probes, k) -> _DrawFns:
+    """The jitted per-block functions, cached on the FiniteNet per probe set."""
+    cache = fnet.__dict__.setdefault("_draw_cache", {})
+    if (probes, k) not in cache:
+        cache[(probes, k)] = _make_draw_fns(fnet, probes, k)
+    return cache[(probes, k)]
+
+
+def _make_draw_fns(fnet, probes, k) -> _DrawFns:
+    last = (len(fnet.layers) - 1,)
+
+    def features(params, x, ctx):
+        """Per probe (N, |S|, C) for a batch."""
+        rec = fnet.intermediates(params, x, ctx)
+        hs = [rec[last if p.path is None else p.path] for p in probes]
+        return [h.reshape(h.shape[0], -1, h.shape[-1]) for h in hs]
+
+    def projected(params, x, ctx, dirs):
+        """One example's NTK rows: concat over probes of h[ntk_at] @ a."""
+        hs = features(params, x[None], {n: a[None] for n, a in ctx.items()})
+        return jnp.concatenate([(h[0][jnp.asarray(p.ntk_at)] @ d).ravel()
+                                for p, h, d in zip(probes, hs, dirs)])
+
+    def jac(params, x, ctx, dirs):
+        j = jax.vmap(jax.jacrev(projected), in_axes=(None, 0, 0, None))(params, x, ctx, dirs)
+        return [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)]
+
+    def split_rows(gram):
+        """(N1, N2, R, R) → per probe (N1, N2, m[, m]) NTK, mean over directions."""
+        out, r0 = [], 0
+        for p, kk in zip(probes, counts):
+            m = len(p.ntk_at)
+            blk = gram[:, :, r0:r0 + m * kk, r0:r0 + m * kk].reshape(gram.shape[:2] + (m, kk, m, kk))
+            t = jnp.einsum("ijakbk->ijab", blk) / kk
+            out.append(jnp.einsum("ijaa->ija", t) if p.diag else t)
+            r0 += m * kk
+        return out
+
+    def block(params, dirs, a, b):
+        ha = features(params, *a)
+        hb = ha if b is None else features(params, *b)
+        ja = jac(params, a[0], a[1], dirs)
+        jb = ja if b is None else jac(params, b[0], b[1], dirs)
+        gram = sum(jnp.einsum("irp,jsp->ijrs", u, v) for u, v in zip(ja, jb))
+        nngps = []
+        for p, u, v in zip(probes, ha, hb):
+            spec = "ipc,jpc->ijp" if p.diag else "ipc,jqc->ijpq"
+            nngps.append(jnp.einsum(spec, u, v) / u.shape[-1])
+        return list(zip(nngps, split_rows(gram)))
+
+    params0 = jax.eval_shape(fnet.init, jax.random.PRNGKey(0))
+    x0 = jax.ShapeDtypeStruct((1,) + _example_shape(fnet), fnet.dtype)
+    hs0 = jax.eval_shape(lambda p, x: features(p, x, fnet._ctx_example), params0, x0)
+    channels = tuple(int(h.shape[-1]) for h in hs0)
+    counts = tuple(min(k, c) for c in channels)
+    cross = jax.jit(jax.vmap(block, in_axes=(0, 0, None, None)))
+    sym = jax.jit(jax.vmap(lambda params, dirs, a: block(params, dirs, a, None), in_axes=(0, 0, None)))
+    return _DrawFns(cross, sym, channels, counts)
+
+
+def _example_shape(fnet):
+    shape = fnet.net.input
+    v = 3 if shape.kind == "graph" else None
+    return tuple(v if s is None else s for s in shape.spatial) + (shape.channels,)
+
+
+def _assemble(fns, params, dirs, a, b, n1, n2, chunk):
+    """Run the block functions over example chunks and stitch the Gram together."""
+    same = b is None
+    b = a if same else b
+
+    def cut(batch, start, n):
+        x, ctx = batch
+        stop = min(start + chunk, n)
+        def one(arr):
+            part = arr[start:stop]
+            if chunk < n and stop - start < chunk:  # pad the last chunk so shapes repeat
+                part = jnp.concatenate([part, jnp.zeros((chunk - (stop - start),) + part.shape[1:],
+                                                        part.dtype)])
+            return part
+        return (one(x), {name: one(v) for name, v in ctx.items()}), stop - start
+
+    out = None
+    for i, s1 in enumerate(range(0, n1, chunk)):
+        ca, h1 = cut(a, s1, n1)
+        for j, s2 in enumerate(range(0, n2, chunk)):
+            if same and j < i:
+                continue
+            if same and i == j:
+                res = fns.sym(params, dirs, ca)
+            else:
+                res = fns.cross(params, dirs, ca, cut(b, s2, n2)[0])
+            h2 = min(chunk, n2 - s2)
+            res = [tuple(np.asarray(t, np.float64)[:, :h1, :h2] for t in r) for r in res]
+            if out is None:
+                out = [tuple(np.zeros(t.shape[:1] + (n1, n2) + t.shape[3:]) for t in r) for r in res]
+            for (nn, nt), (bn, bt) in zip(out, res):
+                nn[:, s1:s1 + h1, s2:s2 + h2] = bn
+                nt[:, s1:s1 + h1, s2:s2 + h2] = bt
+                if same and i != j:
+                    nn[:, s2:s2 + h2, s1:s1 + h1] = _swap(bn)
+                    nt[:, s2:s2 + h2, s1:s1 + h1] = _swap(bt)
+    return out
+
+
+def _swap(block):
+    """K(x', x)[p, q] = K(x, x')[q, p]: swap examples and, for pairs, positions."""
+    t = np.swapaxes(block, 1, 2)
+    return np.swapaxes(t, 3, 4) if t.ndim == 5 else t
