@@ -127,6 +127,25 @@ def load_inputs(path, kernel):
     return data
 
 
+@command("explain", "print a net's kernel recursion (Σ, Σ̇, Θ per layer) as mathematics")
+def cmd_explain(args):
+    from ntkc.explain import explain
+    expl = explain(_load_net(args.file, args.net))
+    if args.expand:
+        expl = expl.expand()
+    print({"latex": expl.latex, "text": expl.text, "markdown": expl.markdown}[args.format]())
+    return EXIT_OK
+
+
+def explain_args(p):
+    check_args(p)
+    p.add_argument("--format", choices=("latex", "text", "markdown"), default="latex",
+                   help="LaTeX (an align* environment, the default), plain text, or Markdown")
+    p.add_argument("--expand", action="store_true",
+                   help="write the output kernels in the input inner products alone "
+                        "(vector inputs, small nets)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="ntkc", description="compile .ntk networks to their "
                                      "infinite-width NNGP and NTK kernels")
@@ -139,7 +158,7 @@ def build_parser():
     return parser
 
 
-ARGS = {"check": check_args, "kernel": kernel_args}
+ARGS = {"check": check_args, "kernel": kernel_args, "explain": explain_args}
 
 
 def main(argv=None) -> int:

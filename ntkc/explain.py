@@ -58,6 +58,14 @@ class Step:
     shape: object = None          # the output Shape
     pad: dict = field(default_factory=dict)   # {input layer: ((lo, hi), ...)}
     form: object = None
+    via: tuple = ()               # lines of the def calls the layer came from
+
+    @property
+    def where(self) -> str:
+        if self.line is None:
+            return ""
+        calls = "".join(f", from line {v}" for v in reversed(self.via))
+        return f" (line {self.line}{calls})"
 
 
 class Explanation:
@@ -96,7 +104,7 @@ class Explanation:
         """An ``align*`` environment, one row per equation, layers as comments."""
         rows = [f"% {self._heading()}", r"\begin{align*}"]
         for s in self.steps:
-            rows.append(f"% {s.title}" + (f" (line {s.line})" if s.line else ""))
+            rows.append(f"% {s.title}{s.where}")
             for note in s.notes:
                 rows.append(f"%   {note}")
             for eq in s.equations:
@@ -109,7 +117,7 @@ class Explanation:
         rows = [self._heading()]
         for s in self.steps:
             rows.append("")
-            rows.append(s.title + (f"  (line {s.line})" if s.line else ""))
+            rows.append(f"{s.title}{s.where}")
             for eq in s.equations:
                 rows.append(f"  {text(eq.lhs)} = {text(eq.rhs)}")
             for note in s.notes:
@@ -119,7 +127,7 @@ class Explanation:
     def markdown(self) -> str:
         rows = [f"### {self._heading()}"]
         for s in self.steps:
-            rows += ["", f"**{s.title}**" + (f" (line {s.line})" if s.line else ""), ""]
+            rows += ["", f"**{s.title}**{s.where}", ""]
             rows += [f"$$ {latex(eq.lhs)} = {latex(eq.rhs)} $$" for eq in s.equations]
             rows += [f"where {note}" for note in s.notes]
         return "\n".join(rows)
@@ -142,16 +150,19 @@ class Explanation:
             for eq in s.equations:
                 if eq.lhs.layer < 0:
                     continue
-                done[(eq.lhs.kind, eq.lhs.layer)] = _substitute(eq.rhs, done)
+                rhs = _substitute(eq.rhs, done)
+                size = _tree_size(rhs)
+                if size > EXPAND_LIMIT:  # checked layer by layer: the growth is exponential
+                    raise NtkError(f"the expanded kernel has more than {EXPAND_LIMIT} terms by "
+                                   f"layer {eq.lhs.layer}, too many to print; drop --expand to "
+                                   f"see the recursion", self.net.filename, *self.net.pos,
+                                   self.net.source)
+                done[(eq.lhs.kind, eq.lhs.layer)] = rhs
         eqs = []
         for kind in (SIGMA, THETA):
-            rhs = sp.simplify(done[(kind, self.output)]) if _tree_size(
-                done[(kind, self.output)]) < 400 else done[(kind, self.output)]
-            size = _tree_size(rhs)
-            if size > EXPAND_LIMIT:
-                raise NtkError(f"the expanded kernel has {size} terms, too many to print; "
-                               f"drop --expand to see the recursion", self.net.filename,
-                               *self.net.pos, self.net.source)
+            rhs = done[(kind, self.output)]
+            if _tree_size(rhs) < 200:  # small enough for simplify to be quick
+                rhs = sp.simplify(rhs)
             eqs.append(sp.Eq(_output(kind, X, XP), rhs))
         step = Step("the network's kernels in terms of the inputs", None, tuple(eqs))
         return Explanation(self.net, [step], self.output)
@@ -275,7 +286,7 @@ class _Builder:
 
     def _add(self, title, node, eqs, kind="entry", notes=(), pad=None, form=None):
         self.steps.append(Step(title, node.pos[0], tuple(eqs), kind, tuple(notes),
-                               node.out_shape, pad or {}, form))
+                               node.out_shape, pad or {}, form, tuple(v[0] for v in node.via)))
 
     def _form(self, node: Node):
         if node.rule.symbolic is None:

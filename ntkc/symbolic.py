@@ -244,6 +244,30 @@ class _Latex(LatexPrinter):
     def _print_Transpose(self, expr):
         return r"{%s}^{\top}" % self._print(expr.arg)
 
+    def _print_Mul(self, expr):
+        # A rational coefficient in front of a term without a denominator
+        # (9/4·Σ, 49/25·∑ …) reads better than one fraction over everything.
+        coeff, rest = expr.as_coeff_Mul()
+        if (isinstance(coeff, sp.Rational) and not coeff.is_Integer and coeff > 0
+                and rest.as_numer_denom()[1] == 1):
+            return r"\frac{%d}{%d} %s" % (coeff.p, coeff.q, self.parenthesize(rest, 49))
+        return super()._print_Mul(expr)
+
+    def _print_Sum(self, expr):
+        # one \sum per index (mathtext has no \substack)
+        heads = "".join(r"\sum_{%s=%s}^{%s} " % tuple(self._print(t) for t in lim)
+                        for lim in expr.limits)
+        return heads + self.parenthesize(expr.function, 49)
+
+    def _needs_add_brackets(self, expr):
+        # sympy brackets every term holding a Mod; ours prints its own brackets
+        return expr.is_Relational or expr.is_Add
+
+    def _print_Mod(self, expr, exp=None):
+        a, n = expr.args
+        out = r"\left(%s\right)\,\mathrm{mod}\,%s" % (self._print(a), self._print(n))
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
+
 
 class _Text(StrPrinter):
     def _print_MatrixSymbol(self, expr):
@@ -258,15 +282,31 @@ class _Text(StrPrinter):
         return self._print(expr.arg) + "⁻¹"
 
     def _print_MatMul(self, expr):
-        return "·".join(self.parenthesize(a, 60) for a in expr.args)
+        atoms = (sp.MatrixSymbol, sp.Inverse, sp.Transpose)
+        return "·".join(self._print(a) if isinstance(a, atoms) else "(%s)" % self._print(a)
+                        for a in expr.args)
 
     def _print_Pi(self, expr):
         return "π"
 
+    def _print_Mod(self, expr):
+        return "(%s mod %s)" % tuple(self._print(a) for a in expr.args)
+
+    def _print_Sum(self, expr):
+        heads = ", ".join("%s=%s…%s" % tuple(self._print(t) for t in lim) for lim in expr.limits)
+        return "∑_{%s} %s" % (heads, self.parenthesize(expr.function, 49))
+
+    def _print_Mul(self, expr):
+        coeff, rest = expr.as_coeff_Mul()
+        if (isinstance(coeff, sp.Rational) and not coeff.is_Integer and coeff > 0
+                and rest.as_numer_denom()[1] == 1):
+            return "%s·%s" % (coeff, self.parenthesize(rest, 49))
+        return super()._print_Mul(expr)
+
 
 def latex(expr) -> str:
     """LaTeX that both TeX and matplotlib's mathtext render (no environments)."""
-    return _Latex({"inv_trig_style": "full", "long_frac_ratio": 1}).doprint(expr)
+    return _Latex({"inv_trig_style": "full"}).doprint(expr)
 
 
 def text(expr) -> str:
