@@ -452,10 +452,12 @@ VOCAB = ["input", "let", "def", "net", "repeat", "true", "false", "sqrt", "Dense
 
 
 VALUES = ["0", "1", "-1", "2.5", "1e400", "1e-400", "99999999999", "2147483648", "x", "w",
-          '"same"', "'valid'", "true", "(1, 2)", "(3,)", "sqrt(2)", "1 / 0", "-(2)", "k * 2"]
+          '"same"', "'valid'", "true", "(1, 2)", "(3,)", "sqrt(2)", "1 / 0", "-(2)", "k * 2",
+          "(1, 2, 3)", "((1, 2), 3)", '"tanh"', "(0.5, -1, 2)", "1e300", "0.0"]
 NAMES = ["Dense", "Relu", "Conv", "Residual", "GraphAgg", "Flatten", "GlobalSumPool", "AvgPool",
          "Erf", "Dnese", "kernel", "stride", "padding", "window", "W_std", "b_std", "alpha",
-         "self_loops", "norm", "dim", "channels", "height", "vector", "image", "graph", "sequence"]
+         "self_loops", "norm", "dim", "channels", "height", "vector", "image", "graph", "sequence",
+         "Sum", "Concat", "Branch", "Identity", "JumpingKnowledge", "Tap", "coef", "degree", "fn"]
 
 
 def mutate(source, rng, count):
@@ -499,9 +501,29 @@ def mutate(source, rng, count):
     return source
 
 
+BRANCHING = """input graph(features=3)
+net g {
+    Dense(W_std=1.5)
+    JumpingKnowledge {
+        Tap
+        GraphAgg(norm="mean") Dense Relu Dense Tap
+        Sum { Identity Branch(width=2) { Relu Dense } }
+        Concat { Dense Branch { Dense Relu Dense } } Tap
+    }
+    GlobalSumPool
+    Dense Polynomial(coef=(0.5, 1, 0.25)) Dense Elementwise(fn="tanh")
+}
+"""
+
+
 def corpus():
+    """Every example and golden file, and one using the branching layers
+    and tuple/string-argument activations, when they are registered."""
     files = sorted(EXAMPLES.glob("*.ntk")) + sorted(GOLDEN.glob("**/*.ntk"))
-    return [f.read_text(encoding="utf-8") for f in files]
+    sources = [f.read_text(encoding="utf-8") for f in files]
+    if all(lookup(n) for n in ("JumpingKnowledge", "Sum", "Concat", "Polynomial", "Elementwise")):
+        sources.append(BRANCHING)
+    return sources
 
 
 def lower_or_error(source) -> str:
