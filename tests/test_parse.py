@@ -342,13 +342,37 @@ def test_lowered_ignores_positions_but_not_meaning():
 
 
 # -- the language reference ----------------------------------------------------------------------
+_TYPES = {"float": "number", "int": "whole number", "bool": "true/false", "str": "string",
+          "ints": "whole number or tuple (one per spatial axis)", "floats": "number or tuple of numbers"}
+
+
+def _doc_row(rule) -> str:
+    """The docs/language.md §7 table row for a registered layer."""
+    def arg(p):
+        text = f"`{p.name}`"
+        if not p.required:
+            d = p.default
+            d = ("window" if p.name == "stride" else "auto") if d is None else \
+                f'"{d}"' if isinstance(d, str) else {True: "true", False: "false"}.get(d, d) \
+                if isinstance(d, bool) else d
+            text += f"={d}"
+        kind = " \\| ".join(f'"{c}"' if isinstance(c, str) else str(c) for c in p.choices) \
+            if p.choices else _TYPES[p.type]
+        bounds = ([f"≥ {p.low:g}"] if p.low is not None else []) + \
+            ([f"> {p.above:g}"] if p.above is not None else [])
+        return text + " (" + ", ".join([kind] + bounds) + ")"
+    args = "; ".join(arg(p) for p in rule.params) or "—"
+    return f"| `{rule.name}` | {rule.role} | {args} | {rule.doc.replace('|', chr(92) + '|')} |"
+
+
 def test_the_reference_documents_every_registered_layer():
     from conftest import ROOT
     from ntkc.registry import all_layers
     text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")}
-    missing = sorted(set(all_layers()) - rows)
-    assert not missing, f"docs/language.md §7 lacks a row for: {', '.join(missing)}"
+    missing = [rule for name, rule in all_layers().items() if name not in rows]
+    assert not missing, ("docs/language.md §7 lacks rows; add (and describe any new rule in §6):\n"
+                         + "\n".join(_doc_row(r) for r in missing))
     # Every argument of every layer is named in its row.
     for name, rule in all_layers().items():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
