@@ -294,7 +294,7 @@ def test_binary_garbage(seed):
     (I + "net n { Conv(kernel=1e12) GlobalAvgPool }", 2, 21, "kernel of Conv must be at most 2147483647"),
     (V + "net n { repeat 100000 { Dense } }", 2, 16, f"repeat 100000 would make more than {MAX_LAYERS} layers"),
     (V + "net n { repeat 5001 { Dense Relu } }", 2, 23, f"the network has more than {MAX_LAYERS} layers"),
-])
+], ids=lambda v: v[-40:] if isinstance(v, str) and len(v) > 60 else None)
 def test_huge_numbers(src, line, column, message):
     assert where(src) == (line, column, message)
 
@@ -323,7 +323,7 @@ DEEP = f"the program nests more than {MAX_DEPTH} levels deep here (parentheses, 
     ("1" + " + 1" * 5000, 9),                                 # + chains nest to the left
     ("(1," * 3000 + "1" + ")" * 3000, 9 + 3 * MAX_DEPTH),
     ("sqrt(" * 3000 + "4" + ")" * 3000, 9 + 5 * MAX_DEPTH),
-])
+], ids=["parentheses", "minus", "sum-chain", "tuples", "sqrt"])
 def test_deep_expressions(expr, column):
     assert where(V + f"let x = {expr}\nnet n {{ Dense }}") == (2, column, DEEP)
 

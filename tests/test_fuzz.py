@@ -418,7 +418,7 @@ def simple(nodes):
     return [(n.layer, n.kwargs, tuple(simple(b) for b in n.bodies)) for n in nodes]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_generated_programs_round_trip_and_lower_as_built(program):
     module, nets = program
