@@ -285,8 +285,7 @@ class _Checker:
                     raise self.err(call.pos, f"{rule.name} takes no body")
                 out = rule.shape(shape, args)
         except ShapeError as e:
-            # Rules say "a {shape}"; English wants "an image(...)".
-            raise self.err(call.pos, str(e).replace(" a image(", " an image(")) from None
+            raise self.err(call.pos, str(e)) from None
         node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
         validate = rule.extra.get("validate")
         problem = validate(node) if validate else None

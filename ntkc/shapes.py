@@ -34,6 +34,11 @@ class Shape:
             return f"sequence({self.spatial[0]})"
         return f"image({self.spatial[0]}x{self.spatial[1]})"
 
+    def with_article(self) -> str:
+        """``describe()`` with its article: "an image(4x4)", "a vector"."""
+        text = self.describe()
+        return ("an " if text[0] in "aeiou" else "a ") + text
+
     def batch_shape(self, n="N") -> str:
         """The array shape a batch of these examples has, for error messages."""
         c = self.channels if self.channels is not None else "C"

@@ -13,7 +13,7 @@ from ..registry import LayerRule, Param, ShapeError, register
 
 def shape(s, args):
     if s.kind != "graph":
-        raise ShapeError(f"GraphAgg needs a graph, but its input is a {s.describe()}")
+        raise ShapeError(f"GraphAgg needs a graph, but its input is {s.with_article()}")
     return s
 
 

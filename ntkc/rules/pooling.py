@@ -131,7 +131,7 @@ def _avg_plan(s, args):
 
 def _avg_shape(s, args):
     if s.kind not in ("sequence", "image"):
-        raise ShapeError(f"AvgPool needs a sequence or an image, but its input is a {s.describe()}")
+        raise ShapeError(f"AvgPool needs a sequence or an image, but its input is {s.with_article()}")
     return s.with_spatial(_avg_plan(s, args)[2])
 
 
