@@ -15,7 +15,7 @@ n²·E[φₙ₋₁(u)φₙ₋₁(v)] (unit variances, ρ = cos θ). Substituting
     (1 − ρ²)Aₙ' − ρAₙ = n²(1 − ρ²)Aₙ₋₁ − Bₙ
 
 solved exactly in rationals. Σ̇ = n²·(Σ₁₁Σ₂₂)^((n−1)/2)·Jₙ₋₁(θ)/(2π) (0 for
-n = 0). Degree 1 is Relu, term for term. For degree 0 (the step function)
+n = 0). Degree 1 is Relu and uses Relu's rule, so the two agree bit for bit. For degree 0 (the step function)
 the finite forward takes φ(0) = 1/2, the value the kernel formula assigns to a
 zero-variance input (θ = π/2 there).
 """
@@ -28,6 +28,7 @@ from functools import lru_cache
 import jax.numpy as jnp
 
 from ..registry import Param
+from . import relu
 from ._activation import cosine, register_activation
 from .polynomial import _dfact
 
@@ -68,21 +69,28 @@ def _poly(coefs, x):
     return 0.0 * x if total is None else total
 
 
-def _j(n, cos, sin, theta):
+def _j(n, cos, sin, rest):
+    """Jₙ(θ) from cos θ, sin θ and π − θ."""
     a, b = arccos_polys(n)
-    return _poly(a, cos) * sin + _poly(b, cos) * (jnp.pi - theta)
+    return _poly(a, cos) * sin + _poly(b, cos) * rest
+
+
+def general_pair(c, v1, v2, n: int):
+    cos, norm = cosine(c, v1, v2)
+    rest = jnp.arccos(-cos)  # π − θ, with full relative precision as θ → π
+    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
+    sigma = norm**n / (2 * jnp.pi) * _j(n, cos, sin, rest)
+    if n == 0:
+        return sigma, 0.0 * c
+    dot = n * n * (norm ** (n - 1) * _j(n - 1, cos, sin, rest)) / (2 * jnp.pi)
+    return sigma, dot
 
 
 def pair(c, v1, v2, args):
-    n = args["degree"]
-    cos, norm = cosine(c, v1, v2)
-    theta = jnp.arccos(cos)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
-    sigma = norm**n / (2 * jnp.pi) * _j(n, cos, sin, theta)
-    if n == 0:
-        return sigma, 0.0 * c
-    dot = n * n * (norm ** (n - 1) * _j(n - 1, cos, sin, theta)) / (2 * jnp.pi)
-    return sigma, dot
+    if args["degree"] == 1:
+        # The degree-1 kernel is Relu's; use its rule so the two agree bit for bit.
+        return relu.pair(c, v1, v2, {})
+    return general_pair(c, v1, v2, args["degree"])
 
 
 def fn(x, args):
