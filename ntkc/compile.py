@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from .check import CheckedNet, Node
-from .state import Graphs, State
+from .state import Graphs, State, materialise
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,19 @@ def run_step(step: Step, state: State) -> State:
         state = rule.kernel(state, args, step.node.in_shape)
     if step.out_diag and not state.diag:
         state = state.to_diag()
-    return state
+    return _materialise_self(state)
+
+
+def _materialise_self(state: State) -> State:
+    """Per-example covariances are small (N·P) but are broadcast into every
+    N1×N2 pair by the next activation. Left to itself XLA fuses their producers
+    into those pair loops and recomputes them N2 (or N1) times over; making them
+    values that must exist in memory has XLA compute them once."""
+    if state.cov1 is None:
+        return state
+    cov1 = materialise(state.cov1)
+    cov2 = cov1 if state.same else materialise(state.cov2)
+    return state.replace(cov1=cov1, cov2=cov2)
 
 
 def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:

@@ -19,6 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 
 
@@ -114,3 +115,16 @@ def _pair_diagonal(a, d: int):
     batch = "".join("xyzw"[i] for i in range(lead))
     pos = letters[:d]
     return jnp.einsum(f"{batch}{pos}{pos}->{batch}{pos}", a)
+
+
+def materialise(x, fn=None):
+    """``fn(x)`` (default: ``x``) with ``x`` computed into memory once, rather
+    than fused into, and recomputed by, each read of it inside ``fn`` (a
+    window's shifted slices, a broadcast over pairs). XLA:CPU expands
+    ``lax.optimization_barrier`` before fusion, so a conditional, whose operand
+    XLA must materialise, stands in for it. Both branches give ``fn(x)``
+    (``x * 1`` equals ``x`` for every float, NaN and ±Inf included), so the
+    predicate only has to be unknown at compile time."""
+    fn = (lambda a: a) if fn is None else fn
+    pred = x.reshape(-1)[0] >= 0
+    return jax.lax.cond(pred, fn, lambda a: fn(a * 1), x)

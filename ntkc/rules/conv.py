@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
+from ..state import materialise
 from ._spatial import pad_axes, per_axis, window_plan, window_slices
 
 
@@ -28,7 +29,7 @@ def _plan(s, args):
 
 def shape(s, args):
     if s.kind not in ("sequence", "image"):
-        raise ShapeError(f"Conv needs a sequence or an image, but its input is a {s.describe()}")
+        raise ShapeError(f"Conv needs a sequence or an image, but its input is {s.with_article()}")
     _, _, out, _ = _plan(s, args)
     return s.with_spatial(out)
 
@@ -38,16 +39,24 @@ def _window_mean(a, d, window, stride, out, pads, circular, paired):
     lead = a.ndim - (2 * d if paired else d)
     p_axes = list(range(lead, lead + d))
     axes = p_axes + ([ax + d for ax in p_axes] if paired else [])
-    a = pad_axes(a, axes, pads * (2 if paired else 1), circular)
-    total = None
-    for offs in itertools.product(*(range(k) for k in window)):
-        offs = tuple(offs) * (2 if paired else 1)
-        piece = window_slices(a, axes, offs, out * (2 if paired else 1), stride * (2 if paired else 1))
-        total = piece if total is None else total + piece
     size = 1
     for k in window:
         size *= k
-    return total / size
+
+    def mean(a):
+        a = pad_axes(a, axes, pads * (2 if paired else 1), circular)
+        total = None
+        for offs in itertools.product(*(range(k) for k in window)):
+            offs = tuple(offs) * (2 if paired else 1)
+            piece = window_slices(a, axes, offs, out * (2 if paired else 1),
+                                  stride * (2 if paired else 1))
+            total = piece if total is None else total + piece
+        return total / size
+
+    # The input is computed into memory once: otherwise XLA fuses its producer
+    # (an activation, say) into every shifted slice and evaluates it once per
+    # offset (9× for a 3×3 window).
+    return materialise(a, mean)
 
 
 def kernel(state, args, in_shape):
