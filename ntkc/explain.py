@@ -37,7 +37,7 @@ from .symbolic import (C, DOT, OUT, SIGMA, THETA, V1, V2, T, Affine, Aggregate, 
                        latex, layer_matrix, matrix, matrix_key, text)
 
 EXPAND_LIMIT = 20_000     # nodes in an expanded expression tree worth printing
-QUADRATURE_POINTS = 200   # per axis, for activations evaluated by quadrature
+QUADRATURE_POINTS = 48    # Gauss–Legendre nodes per piece, for quadrature activations
 
 X, XP = sp.symbols("x x'")
 G, GP = sp.symbols("G G'")
@@ -77,10 +77,11 @@ class Explanation:
     kernels from the equations themselves.
     """
 
-    def __init__(self, net: CheckedNet, steps, output: int):
+    def __init__(self, net: CheckedNet, steps, output: int, numeric=None):
         self.net = net
         self.steps = tuple(steps)
         self.output = output
+        self.numeric = numeric or {}
 
     @property
     def equations(self) -> list:
@@ -165,7 +166,7 @@ class Explanation:
                 rhs = sp.simplify(rhs)
             eqs.append(sp.Eq(_output(kind, X, XP), rhs))
         step = Step("the network's kernels in terms of the inputs", None, tuple(eqs))
-        return Explanation(self.net, [step], self.output)
+        return Explanation(self.net, [step], self.output, self.numeric)
 
     # -- evaluation ------------------------------------------------------------------
     def evaluate(self, x1, x2=None, get=("nngp", "ntk")):
@@ -206,6 +207,7 @@ class _Builder:
         self.a, self.b = (G, GP) if self.graph else (X, XP)
         self.steps = []
         self.h = 0
+        self.numeric = {}   # φ and φ' of quadrature activations → numpy callables
 
     def err(self, node: Node, message):
         return NtkError(message, self.net.filename, *node.pos, self.net.source)
@@ -224,7 +226,7 @@ class _Builder:
         eqs = (sp.Eq(_output(SIGMA, self.a, self.b), self.entry(SIGMA, out, shape)),
                sp.Eq(_output(THETA, self.a, self.b), self.entry(THETA, out, shape)))
         self.steps.append(Step("output: the NNGP Σ and the NTK Θ", None, eqs, shape=shape))
-        return Explanation(self.net, self.steps, out)
+        return Explanation(self.net, self.steps, out, self.numeric)
 
     def _input(self):
         shape = self.net.input
@@ -302,12 +304,14 @@ class _Builder:
             (c, v1, v2), sigma, dot = rule.symbolic(args)
             swap = {c: C, v1: V1, v2: V2}
             return Pointwise(sigma.xreplace(swap), dot.xreplace(swap) * T, dot.xreplace(swap))
-        phi = _pointwise_function(node)
         u, v = sp.symbols("u v", real=True)
-        dphi = phi.diff(u) if isinstance(phi, sp.Expr) else None
+        phi = _pointwise_function(node, u)
+        dphi = phi.diff(u)
+        f, df = _jax_function(rule, args)
+        self.numeric[phi] = self.numeric[phi.xreplace({u: v})] = f
+        self.numeric[dphi] = self.numeric[dphi.xreplace({u: v})] = df
         sigma = GaussianExpectation(phi, phi.xreplace({u: v}), u, v, C, V1, V2)
-        deriv = dphi if dphi is not None else sp.Function(r"\phi'")(u)
-        dot = GaussianExpectation(deriv, deriv.xreplace({u: v}), u, v, C, V1, V2)
+        dot = GaussianExpectation(dphi, dphi.xreplace({u: v}), u, v, C, V1, V2)
         return Pointwise(sigma, dot * T, dot)
 
     def _pointwise(self, node, form: Pointwise, cur, h, title):
@@ -328,7 +332,7 @@ class _Builder:
             eqs.append(sp.Eq(self.entry(THETA, h, shape, P=P, Q=Q), form.theta.xreplace(swap)))
         notes = ()
         if any(isinstance(e, GaussianExpectation) for eq in eqs for e in eq.atoms(GaussianExpectation)):
-            notes = ("the expectations are integrated by Gauss–Hermite quadrature",)
+            notes = ("the expectations have no closed form; ntkc integrates them numerically",)
         self._add(f"{h}. {title}", node, eqs, notes=notes)
 
     def _affine(self, node, form: Affine, cur, h, title):
@@ -430,18 +434,35 @@ class _Builder:
         self._add(f"{h}. {title}", node, eqs, kind="matrix", notes=notes, form=pool)
 
 
-def _pointwise_function(node: Node):
-    """φ(u) for an activation without a closed form: a sympy function when its
-    name (the layer's string argument, e.g. fn="tanh") is one, else an opaque
-    function named after it."""
-    u = sp.Symbol("u", real=True)
-    for name, value in node.args:
-        if isinstance(value, str):
-            f = getattr(sp, value, None)
-            if isinstance(f, type) and issubclass(f, sp.Function):
-                return f(u)
-            return sp.Function(value)(u)
-    return sp.Function(r"\phi")(u)
+def _pointwise_function(node: Node, u):
+    """φ(u), for display, of an activation without a closed form: sympy's
+    function of that name (``rule.extra["function"](args)``, e.g. "tanh", or
+    the layer's name) when sympy has one, else an opaque function so named."""
+    rule = node.rule
+    name = rule.extra["function"](node.kwargs) if "function" in rule.extra else node.layer
+    f = getattr(sp, name, None)
+    if isinstance(f, type) and issubclass(f, sp.Function):
+        return f(u)
+    return sp.Function(r"\mathrm{%s}" % name.replace("_", r"\_"))(u)
+
+
+def _jax_function(rule, args):
+    """φ and φ' as float64 numpy functions, from the layer's own pointwise
+    function (the one its finite network applies) and JAX's derivative of it."""
+    import jax
+    import jax.numpy as jnp
+    fn = rule.extra["fn"]
+    grad = jax.vmap(jax.grad(lambda t: fn(t, args)))
+
+    def f(x):
+        with jax.enable_x64(True):
+            return np.asarray(fn(jnp.asarray(x, jnp.float64), args), np.float64)
+
+    def df(x):
+        x = np.asarray(x, np.float64)
+        with jax.enable_x64(True):
+            return np.asarray(grad(jnp.asarray(x.ravel(), jnp.float64)), np.float64).reshape(x.shape)
+    return f, df
 
 
 # -- expansion helpers ---------------------------------------------------------------------------
@@ -597,7 +618,7 @@ class _Evaluator:
             arrays[key] = arr
             swap[e] = sp.IndexedBase(key)[index]
         rhs = eq.rhs.xreplace(swap)
-        rhs, quad = _quadrature_calls(rhs)
+        rhs, quad = _quadrature_calls(rhs, self.expl.numeric)
         keys = sorted(arrays)
         syms = [sp.IndexedBase(k) for k in keys] + list(grids)
         f = sp.lambdify(syms, rhs, modules=[quad, _SAFE, "numpy"])
@@ -646,36 +667,58 @@ def _zero_pad(arr, pads):
     return np.pad(arr, widths)
 
 
-def _quadrature_calls(expr):
+def _quadrature_calls(expr, numeric):
     """Replace each Gaussian expectation by a call to a numeric function of
-    (Σ₁₂, Σ₁₁, Σ₂₂) that integrates it (Gauss–Hermite, in numpy)."""
+    (Σ₁₂, Σ₁₁, Σ₂₂) that integrates it."""
     impls, swap = {}, {}
     for n, e in enumerate(expr.atoms(GaussianExpectation)):
         f, g, u, v, c, v1, v2 = e.args
         name = f"gauss_expectation_{n}"
-        impls[name] = _gauss_expectation(_numeric(f, u), _numeric(g, v))
+        impls[name] = _gauss_expectation(numeric[f], numeric[g])
         swap[e] = sp.Function(name)(c, v1, v2)
     return expr.xreplace(swap), impls
 
 
-def _numeric(expr, var):
-    if expr.atoms(sp.core.function.AppliedUndef):
-        raise NtkError(f"explain cannot evaluate {text(expr)}: it names no function sympy knows")
-    return sp.lambdify([var], expr, modules="numpy")
+def _legendre_pieces(a, b, nodes):
+    """Gauss–Legendre nodes and weights on [a, b] (arrays of intervals)."""
+    z, w = np.polynomial.legendre.leggauss(nodes)
+    half = (b - a)[..., None] / 2
+    return (a[..., None] + half * (z + 1)), half * w
 
 
-def _gauss_expectation(f, g, points=QUADRATURE_POINTS):
-    z, w = np.polynomial.hermite_e.hermegauss(points)
-    w = w / w.sum()
+def _gauss_expectation(f, g, nodes=QUADRATURE_POINTS, reach=12.0):
+    """E[f(u)g(v)] for (u, v) ~ N(0, [[v1, c], [c, v2]]) with u = √v1·z₁ and
+    v = √v2·(ρz₁ + √(1−ρ²)z₂), z standard normal: iterated Gauss–Legendre on
+    [−12, 12] (the normal mass beyond is 1e-32), each axis split where the
+    function's argument changes sign, so kinks and jumps at 0 (relu, abs,
+    elu and their derivatives) fall on the ends of the pieces. Independent of
+    the compiler's polar quadrature."""
+    def pdf(z):
+        return np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
+
+    ends = np.array([-reach, 0.0]), np.array([0.0, reach])
+    z1, w1 = (a.ravel() for a in _legendre_pieces(*ends, nodes))
+    w1 = w1 * pdf(z1)
 
     def expectation(c, v1, v2):
         c, v1, v2 = np.broadcast_arrays(*(np.asarray(t, np.float64) for t in (c, v1, v2)))
-        s1, s2 = np.sqrt(v1), np.sqrt(v2)
-        rho = np.clip(np.where(s1 * s2 > 0, c / np.where(s1 * s2 > 0, s1 * s2, 1), 0), -1, 1)
+        shape = c.shape
+        c, v1, v2 = c.ravel(), v1.ravel(), v2.ravel()
+        s1, s2 = np.sqrt(np.maximum(v1, 0)), np.sqrt(np.maximum(v2, 0))
+        ok = s1 * s2 > 0
+        rho = np.clip(np.where(ok, c / np.where(ok, s1 * s2, 1), 0), -1, 1)[:, None]
         rest = np.sqrt(1 - rho * rho)
-        total = np.zeros(c.shape)
-        for za, wa in zip(z, w):
-            inner = g(s2[..., None] * (rho[..., None] * za + rest[..., None] * z)) @ w
-            total += wa * f(s1 * za) * inner
-        return total
+        out = np.empty(c.shape)
+        step = max(1, 2_000_000 // (len(z1) * 2 * nodes))   # entries per chunk
+        for s in range(0, len(c), step):
+            r, q = rho[s:s + step], rest[s:s + step]
+            # v = 0 at z₂ = −ρz₁/√(1−ρ²): the inner integral is split there
+            cut = np.clip(np.where(q > 0, -r * z1 / np.where(q > 0, q, 1), 0), -reach, reach)
+            inner = 0.0
+            for a, b in ((np.full_like(cut, -reach), cut), (cut, np.full_like(cut, reach))):
+                z2, w2 = _legendre_pieces(a, b, nodes)           # (chunk, outer, inner)
+                v = s2[s:s + step, None, None] * (r[..., None] * z1[:, None] + q[..., None] * z2)
+                inner = inner + np.sum(w2 * pdf(z2) * g(v), -1)
+            out[s:s + step] = np.sum(w1 * f(s1[s:s + step, None] * z1) * inner, -1)
+        return out.reshape(shape)
     return expectation

@@ -208,7 +208,8 @@ class GaussianExpectation(sp.Function):
         return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
 
     def _sympystr(self, printer):
-        f, g, u, v, c, v1, v2 = (printer._print(a) for a in self.args)
+        f, g = (printer.parenthesize(a, 50) for a in self.args[:2])
+        u, v, c, v1, v2 = (printer._print(a) for a in self.args[2:])
         return f"E[{f}·{g}; ({u}, {v}) ~ N(0, [[{v1}, {c}], [{c}, {v2}]])]"
 
 

@@ -39,17 +39,31 @@ def _identity_shape(s, args):
     return s
 
 
+def _identity_symbolic(args, in_shape):
+    """For ``explain``: Σ' = Σ, Θ' = Θ."""
+    from ..symbolic import Affine
+    return Affine(1, 0, weight=False)
+
+
+def _sum_of_bodies(weights, chain=False):
+    """For ``explain``: Σ' = Σ_b weights(bodies)[b]·Σ_b, Θ' alike."""
+    def symbolic(args, in_shape, bodies):
+        from ..symbolic import Combine
+        return Combine(skip=0, weights=tuple(weights(bodies)), chain=chain)
+    return symbolic
+
+
 register(LayerRule(
     name="Identity", params=(), shape=_identity_shape,
     kernel=lambda state, args, in_shape: state,
-    apply=lambda p, x, args, ctx: x, role="linear",
+    apply=lambda p, x, args, ctx: x, role="linear", symbolic=_identity_symbolic,
     doc="output = input (the skip branch of Sum/Concat)",
 ))
 
 register(LayerRule(
     name="Tap", params=(), shape=_identity_shape,
     kernel=lambda state, args, in_shape: state,
-    apply=lambda p, x, args, ctx: x, role="linear",
+    apply=lambda p, x, args, ctx: x, role="linear", symbolic=_identity_symbolic,
     doc="marks a value JumpingKnowledge adds to its output (only directly inside it)",
     extra={"inside": "JumpingKnowledge"},
 ))
@@ -75,6 +89,7 @@ register(LayerRule(
     demand=lambda args, out_diag, body_in_diag=True: out_diag and body_in_diag,
     doc="a chain of layers used as one branch of Sum or Concat",
     extra={"terms": lambda node: [node.bodies[0]]},
+    symbolic=_sum_of_bodies(lambda bodies: (1,)),
 ))
 
 
@@ -107,6 +122,7 @@ register(LayerRule(
     demand=_parallel_demand, role="block",
     doc="x ↦ Σ_b branch_b(x): Σ' = Σ_b Σ_b, Θ' = Σ_b Θ_b (at most one non-fresh branch)",
     extra={"body": "branches", "terms": lambda node: list(node.bodies), "validate": _sum_validate},
+    symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies)),
 ))
 
 
@@ -120,6 +136,12 @@ def _concat_kernel(state, args, in_shape, bodies):
     return out
 
 
+def _concat_weights(bodies):
+    from ..symbolic import const
+    weights = [const(weight_of(b)) for b in bodies]
+    return [w / sum(weights) for w in weights]
+
+
 def _concat_apply(params, x, args, ctx, bodies):
     import jax.numpy as jnp
     return jnp.concatenate([b(x) for b in bodies], axis=-1)
@@ -130,6 +152,7 @@ register(LayerRule(
     apply=_concat_apply, demand=_parallel_demand, role="block",
     doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
     extra={"body": "branches", "terms": lambda node: list(node.bodies), "mixes": True},
+    symbolic=_sum_of_bodies(_concat_weights),
 ))
 
 
@@ -172,4 +195,5 @@ register(LayerRule(
     kernel=_jk_kernel, apply=_jk_apply, role="block",
     doc="sum of the values at its Taps: Σ' = Σ_l Σ⁽ˡ⁾, Θ' = Σ_l Θ⁽ˡ⁾",
     extra={"body": "taps", "terms": _jk_terms, "validate": _jk_validate},
+    symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies), chain=True),
 ))
