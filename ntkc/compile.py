@@ -136,22 +136,29 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
     return jax.jit(kernel_fn)
 
 
-def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32) -> int:
-    """A bound on the bytes one (x1, x2) example pair needs at the widest layer,
-    used to choose block sizes. Graphs count ``nodes`` nodes."""
+def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32, ntk: bool = True) -> int:
+    """The working memory one (x1, x2) example pair needs, in bytes, read off
+    the plan: the widest position-pair layout any layer reads or writes (S²
+    pairs where all pairs are demanded, S where only same-position pairs are;
+    a graph counts ``nodes`` nodes) times the arrays alive around a rule — Σ
+    and, when asked for, Θ, each in and out, plus two temporaries (a padded
+    window input, Σ̇). Block sizes are planned from it."""
     widest = 1
+
     def size(shape, diag):
         n = 1
         for s in shape.spatial:
             n *= nodes if s is None else s
         return n if diag else n * n
-    steps = plan(net.layers)
+
     def go(steps):
         nonlocal widest
         for st in steps:
-            widest = max(widest, size(st.node.in_shape, st.in_diag), size(st.node.out_shape, st.out_diag))
+            widest = max(widest, size(st.node.in_shape, st.in_diag),
+                         size(st.node.out_shape, st.out_diag))
             for b in st.bodies:
                 go(b)
-    go(steps)
-    # Σ, Θ, and XLA's temporaries for a rule (the shifted windows, Σ̇).
-    return 6 * widest * itemsize
+
+    go(plan(net.layers))
+    live = 2 * (2 if ntk else 1) + 2
+    return live * widest * itemsize

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import blocking
 from .check import CheckedNet
 from .compile import bytes_per_pair, fuse
 from .errors import NtkError
-
-DEFAULT_MEMORY = 4 * 2**30  # bytes per block; leaves room on a 24 GiB machine
 
 
 @dataclass(frozen=True)
@@ -61,18 +58,6 @@ class GraphBatch:
         return int(np.shape(self.features)[0])
 
 
-def _parse_memory(limit) -> int:
-    if limit is None:
-        return DEFAULT_MEMORY
-    if isinstance(limit, (int, float)):
-        return int(limit)
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?i?B?)\s*", str(limit), re.I)
-    if not m:
-        raise NtkError(f"memory_limit {limit!r} is not a size such as '8GB'")
-    unit = m.group(2).upper().rstrip("B").rstrip("I")
-    return int(float(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit])
-
-
 class Kernel:
     """The infinite-width kernels of one network.
 
@@ -92,7 +77,14 @@ class Kernel:
 
     # -- public ------------------------------------------------------------------
     def __call__(self, x1, x2=None, get="ntk", batch_size: int | None = None,
-                 memory_limit=None):
+                 memory_limit=None, devices=None, progress=None):
+        """Keyword arguments for big inputs: ``memory_limit`` (bytes or a size
+        such as ``"8GB"``; default ``blocking.DEFAULT_MEMORY``) bounds the
+        working memory of one block of the Gram, from which block sizes are
+        planned; ``batch_size`` sets the block size directly; ``devices`` (a
+        list of JAX devices, default all local ones) share the blocks;
+        ``progress`` forces the progress bar on or off (default: on for runs
+        over a few seconds when stdout and stderr are terminals)."""
         names = (get,) if isinstance(get, str) else tuple(get)
         for g in names:
             if g not in ("nngp", "ntk"):
@@ -101,7 +93,7 @@ class Kernel:
             raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
         a = self._prepare(x1, "x1")
         b = None if x2 is None else self._prepare(x2, "x2", like=a)
-        out = self._blocked(a, b, names, batch_size, memory_limit)
+        out = self._blocked(a, b, names, batch_size, memory_limit, devices, progress)
         return out[0] if isinstance(get, str) else out
 
     def nngp(self, x1, x2=None, **kw):
@@ -175,64 +167,24 @@ class Kernel:
             self._fns[key] = fuse(self.net, get, same)
         return self._fns[key]
 
-    def _blocked(self, a, b, get, batch_size, memory_limit):
+    def _blocked(self, a, b, get, batch_size, memory_limit, devices, progress):
+        """One call when the Gram fits the memory budget in one block, else
+        blocks (see ``ntkc.blocking``); x2 omitted computes each pair once."""
         x1, g1 = a
         n1 = x1.shape[0]
         n2 = n1 if b is None else b[0].shape[0]
-        if batch_size is None:
-            nodes = x1.shape[1] if g1 is not None else 32
-            per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes)
-            batch_size = max(1, int(math.sqrt(_parse_memory(memory_limit) / per_pair)))
-        elif not (isinstance(batch_size, int) and batch_size >= 1):
-            raise NtkError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
-        if b is None and n1 <= batch_size:
-            return self._fn(get, True)(x1, None, g1, None)
-        if b is not None and n1 <= batch_size and n2 <= batch_size:
+        devices = list(jax.local_devices() if devices is None else devices)
+        if not devices:
+            raise NtkError("devices=[]: give at least one JAX device")
+        nodes = x1.shape[1] if g1 is not None else 1
+        per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
+        plan = blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size, len(devices))
+        if plan.single and len(devices) == 1:
+            if b is None:
+                return self._fn(get, True)(x1, None, g1, None)
             return self._fn(get, False)(x1, b[0], g1, b[1])
-        return self._tiles(a, b, get, batch_size)
-
-    def _tiles(self, a, b, get, bs):
-        """Blocks of bs × bs pairs, padded to bs so one compiled function serves
-        all; with x2 omitted only blocks on or above the diagonal are computed."""
-        sym = b is None
-        b = a if sym else b
-        rows, cols = _split(a, bs), _split(b, bs)
-        n1, n2 = a[0].shape[0], b[0].shape[0]
-        out = [np.zeros((n1, n2), dtype=a[0].dtype) for _ in get]
-        cross = self._fn(get, False)
-        diag = self._fn(get, True)
-        for i, (r0, ra) in enumerate(rows):
-            for j, (c0, cb) in enumerate(cols):
-                if sym and j < i:
-                    continue
-                if sym and i == j:
-                    res = diag(ra[0], None, ra[1], None)
-                else:
-                    res = cross(ra[0], cb[0], ra[1], cb[1])
-                hr = min(bs, n1 - r0)
-                hc = min(bs, n2 - c0)
-                for k, r in enumerate(res):
-                    block = np.asarray(r)[:hr, :hc]
-                    out[k][r0:r0 + hr, c0:c0 + hc] = block
-                    if sym and i != j:
-                        out[k][c0:c0 + hc, r0:r0 + hr] = block.T
+        out = blocking.run(self._fn(get, False), a, b, plan, len(get), devices, progress)
         return tuple(jnp.asarray(o) for o in out)
-
-
-def _split(x, bs):
-    feats, graphs = x
-    n = feats.shape[0]
-    pieces = []
-    for start in range(0, n, bs):
-        stop = min(start + bs, n)
-        pad = bs - (stop - start)
-        def cut(arr):
-            part = arr[start:stop]
-            if pad:
-                part = jnp.concatenate([part, jnp.zeros((pad,) + part.shape[1:], part.dtype)])
-            return part
-        pieces.append((start, (cut(feats), None if graphs is None else tuple(cut(g) for g in graphs))))
-    return pieces
 
 
 def _as_float_array(x, name):
