@@ -377,3 +377,55 @@ def test_layernorm_needs_a_gaussian_input():
             ntkc.compile(f"input vector(dim=2)\nnet n {{ {body} }}")
         assert (e.value.line, e.value.column) == (2, col)
         assert "LayerNorm needs a Gaussian input" in str(e.value)
+
+
+# -- slow: the default quadrature degrees and Monte Carlo against finite networks ------------
+@pytest.mark.slow
+@pytest.mark.parametrize("fn", list(ELEMENTWISE))
+def test_elementwise_default_degree_criterion(fn):
+    """The documented criterion for each default degree: Σ' and Σ̇ within 1e-5 of
+    their Cauchy–Schwarz scale for every correlation and variances 0.1 … 10
+    (exp: … 3), against the independent numpy integration."""
+    from ntkc.rules.elementwise import FUNCTIONS
+    f, df = ELEMENTWISE[fn]
+    variances = [0.1, 1.0, 3.0] + ([] if fn == "exp" else [10.0])
+    grid = [(r * math.sqrt(a * b), a, b) for i, a in enumerate(variances) for b in variances[i:]
+            for r in (-0.9, 0.0, 0.5, 0.99, 1.0)]
+    c, v1, v2 = (jnp.asarray([g[k] for g in grid]) for k in range(3))
+    pair = all_layers()["Elementwise"].extra["pair"]
+    args = {"fn": fn, "deg": None}
+    sigma, dot = (np.asarray(a) for a in jax.jit(lambda *p: pair(*p, args))(c, v1, v2))
+    assert FUNCTIONS[fn][2] <= 22
+    for k, (cc, a, b) in enumerate(grid):
+        for got, h in ((sigma[k], f), (dot[k], df)):
+            want = oracle(h, cc, a, b, n=200, span=10.0)
+            scale = math.sqrt(oracle(h, a, a, a, n=200, span=10.0) * oracle(h, b, b, b, n=200, span=10.0))
+            assert abs(got - want) <= 1e-5 * scale, (cc, a, b)
+
+
+VERIFY_NETS = {
+    "closed": ("vector(dim=4)", "{D} LeakyRelu(alpha=0.1) {D} ABRelu(a=-0.3, b=1.2) {D} Abs {D} Gelu "
+               "{D} Sin(a=1.2, b=0.8, c=0.3) {D} Cos(b=0.9) {D} Rbf(gamma=0.4) {D} Sigmoid_like "
+               "{D} Erf(a=1.5, b=0.7, c=0.1) {D}"),
+    "poly": ("vector(dim=4)", "{D} Monomial(2) {D} LayerNorm RectifiedMonomial(0) {D} "
+             "RectifiedMonomial(2) {D} LayerNorm Polynomial(coef=(0.2, 1, -0.3)) {D} "
+             "RectifiedMonomial(3) {D}"),
+    "quad": ("vector(dim=4)", "{D} " + " {D} ".join(f'Elementwise(fn="{n}")' for n in ELEMENTWISE)
+             + " {D}"),
+    "image": ("image(height=3, width=3, channels=2)",
+              "Conv(kernel=2, W_std=1.4, b_std=0.3) LayerNorm Relu Conv(kernel=2, W_std=1.4) "
+              "LayerNorm Gelu GlobalAvgPool {D}"),
+    "graph": ("graph(features=3)", "{D} LayerNorm Elementwise(fn=\"silu\") GraphAgg {D} LayerNorm "
+              "Abs GlobalSumPool {D}"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", list(VERIFY_NETS))
+def test_new_layers_pass_verify(which):
+    """Every new layer's kernel agrees with finite networks (ntkc.verify's Monte Carlo)."""
+    from ntkc.verify import random_inputs, verify
+    header, body = VERIFY_NETS[which]
+    kernel = ntkc.compile(f"input {header}\nnet n {{ {body.format(D='Dense(W_std=1.3, b_std=0.2)')} }}")
+    report = verify(kernel, random_inputs(kernel, 5, seed=1), width=512, samples=8, seed=0)
+    assert report.passed, str(report)
