@@ -164,7 +164,7 @@ class Explanation:
             rhs = done[(kind, self.output)]
             if _tree_size(rhs) < 200:  # small enough for simplify to be quick
                 rhs = sp.simplify(rhs)
-            eqs.append(sp.Eq(_output(kind, X, XP), rhs))
+            eqs.append(_eq(_output(kind, X, XP), rhs))
         step = Step("the network's kernels in terms of the inputs", None, tuple(eqs))
         return Explanation(self.net, [step], self.output, self.numeric)
 
@@ -178,6 +178,11 @@ class Explanation:
 def explain(net: CheckedNet) -> Explanation:
     """The symbolic kernel recursion of a checked network."""
     return _Builder(net).build()
+
+
+def _eq(lhs, rhs):
+    # unevaluated: deciding whether lhs == rhs costs sympy seconds per layer
+    return sp.Eq(lhs, rhs, evaluate=False)
 
 
 # -- building the equations ------------------------------------------------------------------
@@ -223,8 +228,8 @@ class _Builder:
         self._input()
         out = self._layers(self.net.layers, 0, "")
         shape = self.net.output
-        eqs = (sp.Eq(_output(SIGMA, self.a, self.b), self.entry(SIGMA, out, shape)),
-               sp.Eq(_output(THETA, self.a, self.b), self.entry(THETA, out, shape)))
+        eqs = (_eq(_output(SIGMA, self.a, self.b), self.entry(SIGMA, out, shape)),
+               _eq(_output(THETA, self.a, self.b), self.entry(THETA, out, shape)))
         self.steps.append(Step("output: the NNGP Σ and the NTK Θ", None, eqs, shape=shape))
         return Explanation(self.net, self.steps, out, self.numeric)
 
@@ -233,8 +238,8 @@ class _Builder:
         P, Q = _positions(shape) if shape.nspatial else ((), ())
         c = shape.channels
         dim = "D" if shape.kind == "vector" else ("F" if self.graph else "C")
-        eqs = (sp.Eq(self.entry(SIGMA, 0, shape), Inner(X, XP, *P, *Q) / c),
-               sp.Eq(self.entry(THETA, 0, shape), sp.Integer(0)))
+        eqs = (_eq(self.entry(SIGMA, 0, shape), Inner(X, XP, *P, *Q) / c),
+               _eq(self.entry(THETA, 0, shape), sp.Integer(0)))
         what = {"vector": "x, x' are inputs", "graph": "x_u is the features of node u of G",
                 "sequence": "x_p is the input at position p", "image": "x_p is the input at pixel p"}
         notes = (f"{what[shape.kind]}, {dim} = {c} their {'features' if self.graph else 'channels'}",)
@@ -282,7 +287,7 @@ class _Builder:
             rhs = sp.sympify(form.skip) * self.entry(kind, cur, node.in_shape)
             for w, out in zip(form.weights, outs):
                 rhs = rhs + sp.sympify(w) * self.entry(kind, out, node.out_shape)
-            eqs.append(sp.Eq(self.entry(kind, self.h, node.out_shape), rhs))
+            eqs.append(_eq(self.entry(kind, self.h, node.out_shape), rhs))
         self._add(f"{self.h}. {title}", node, eqs, form=form)
         return self.h
 
@@ -322,14 +327,14 @@ class _Builder:
                 V2: self.entry(SIGMA, cur, shape, self.b, self.b, Q, Q),
                 T: self.entry(THETA, cur, shape, P=P, Q=Q),
                 OUT: self.entry(SIGMA, h, shape, P=P, Q=Q)}
-        eqs = [sp.Eq(self.entry(SIGMA, h, shape, P=P, Q=Q), form.sigma.xreplace(swap))]
+        eqs = [_eq(self.entry(SIGMA, h, shape, P=P, Q=Q), form.sigma.xreplace(swap))]
         if form.dot is not None:
             dot = self.entry(DOT, h, shape, P=P, Q=Q)
-            eqs.append(sp.Eq(dot, form.dot.xreplace(swap)))
-            eqs.append(sp.Eq(self.entry(THETA, h, shape, P=P, Q=Q),
+            eqs.append(_eq(dot, form.dot.xreplace(swap)))
+            eqs.append(_eq(self.entry(THETA, h, shape, P=P, Q=Q),
                              dot * self.entry(THETA, cur, shape, P=P, Q=Q)))
         else:
-            eqs.append(sp.Eq(self.entry(THETA, h, shape, P=P, Q=Q), form.theta.xreplace(swap)))
+            eqs.append(_eq(self.entry(THETA, h, shape, P=P, Q=Q), form.theta.xreplace(swap)))
         notes = ()
         if any(isinstance(e, GaussianExpectation) for eq in eqs for e in eq.atoms(GaussianExpectation)):
             notes = ("the expectations have no closed form; ntkc integrates them numerically",)
@@ -363,9 +368,9 @@ class _Builder:
         else:
             raise self.err(node, f"explain: unknown linear map {lin!r} in {node.layer}'s form")
         sigma = self.entry(SIGMA, h, shape_out)
-        eqs = [sp.Eq(sigma, scale * L(SIGMA) + bias)]
+        eqs = [_eq(sigma, scale * L(SIGMA) + bias)]
         theta = scale * L(THETA) + (sigma if form.weight else 0)
-        eqs.append(sp.Eq(self.entry(THETA, h, shape_out), theta))
+        eqs.append(_eq(self.entry(THETA, h, shape_out), theta))
         self._add(f"{h}. {title}", node, eqs, notes=notes, pad=pad)
 
     def _window(self, w: Window, cur, shape_in, shape_out):
@@ -409,7 +414,7 @@ class _Builder:
         Ahat_p = matrix("Ahat_p", NODES_P, NODES_P, r"\hat{A}'", "Â'")
         base = A + I if agg.self_loops else A
         rhs = sp.Inverse(D) * base if agg.mean else base
-        eqs = [sp.Eq(Ahat, rhs)]
+        eqs = [_eq(Ahat, rhs)]
         notes = ["A is G's adjacency matrix (Â' is the same for G')"]
         if agg.mean:
             notes.append(f"D = diag({'(A + I)' if agg.self_loops else 'A'}𝟙), the node degrees"
@@ -417,7 +422,7 @@ class _Builder:
                             " (1 for an isolated node)"))
         for kind in (SIGMA, THETA):
             prev = layer_matrix(kind, cur, NODES, NODES_P)
-            eqs.append(sp.Eq(layer_matrix(kind, h, NODES, NODES_P), Ahat * prev * Ahat_p.T))
+            eqs.append(_eq(layer_matrix(kind, h, NODES, NODES_P), Ahat * prev * Ahat_p.T))
         self._add(f"{h}. {title}", node, eqs, kind="matrix", notes=notes, form=agg)
 
     def _graph_pool(self, node, pool: PoolAll, cur, h, title):
@@ -429,7 +434,7 @@ class _Builder:
             one = matrix("one", NODES, 1, r"\mathbf{1}", "𝟙")
             one_p = matrix("one_p", NODES_P, 1, r"\mathbf{1}'", "𝟙'")
             notes = ["𝟙 is the vector of ones over G's V nodes"]
-        eqs = [sp.Eq(layer_matrix(kind, h, 1, 1), one.T * layer_matrix(kind, cur, NODES, NODES_P) * one_p)
+        eqs = [_eq(layer_matrix(kind, h, 1, 1), one.T * layer_matrix(kind, cur, NODES, NODES_P) * one_p)
                for kind in (SIGMA, THETA)]
         self._add(f"{h}. {title}", node, eqs, kind="matrix", notes=notes, form=pool)
 

@@ -24,6 +24,7 @@ sympy is imported by this module only; the compiler never needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -40,6 +41,7 @@ _NAMES = {SIGMA: (r"\Sigma", "Σ"), DOT: (r"\dot{\Sigma}", "Σ̇"), THETA: (r"\T
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+@lru_cache(maxsize=1024, typed=True)
 def const(value) -> sp.Expr:
     """A file constant as an exact sympy number: a rational or simple surd when
     one equals the float exactly (1.5 → 3/2, sqrt(2) → √2), else the float."""
@@ -244,6 +246,10 @@ class _Latex(LatexPrinter):
 
     def _print_Transpose(self, expr):
         return r"{%s}^{\top}" % self._print(expr.arg)
+
+    def _print_MatMul(self, expr):
+        # sympy's own asks whether the product could be negated, at great cost
+        return " ".join(self.parenthesize(a, 49) for a in expr.args)
 
     def _print_Mul(self, expr):
         # A rational coefficient in front of a term without a denominator

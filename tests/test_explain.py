@@ -209,6 +209,38 @@ def test_examples_are_found():
     assert _example_nets(every=False), "no vector or graph example in examples/"
 
 
+def _sources(every):
+    """(file, net) for every .ntk in examples/ and tests/golden/: each file's
+    default net, or every net."""
+    out = []
+    for path in sorted(EXAMPLES.glob("*.ntk")) + sorted(GOLDEN.glob("**/*.ntk")):
+        try:
+            names = net_names(parse(path.read_text(), str(path)))
+        except ntkc.NtkError:
+            continue
+        for name in (names if every else names[-1:]):
+            out.append(pytest.param(path, name, id=f"{path.stem}-{name}"))
+    return out
+
+
+def _explains(path, name):
+    expl = explain(_load(path, name))
+    latex, text = expl.latex(), expl.text()
+    assert latex.count("&=") == len(expl.equations) and "\\Sigma" in latex
+    assert text.count(" = ") >= len(expl.equations)
+
+
+@pytest.mark.parametrize("path,name", _sources(every=False))
+def test_explain_works_on_every_source(path, name):
+    _explains(path, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path,name", _sources(every=True))
+def test_explain_works_on_every_net_of_every_source(path, name):
+    _explains(path, name)
+
+
 # -- one source of truth: symbolic forms against the numeric pair rules ----------------------
 def _random_args(rule, rng):
     args = {}
