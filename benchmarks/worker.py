@@ -82,6 +82,21 @@ def _floor_fn(spec, data):
     return lambda: fn(x)
 
 
+def _check_slices(spec, data, k):
+    """max relative difference between slices of the blocked Gram ``k`` and
+    unblocked calls on those slices: the top-left 2000² block (x2 omitted) and
+    the last 1000 rows against the first 1000 (x2 given)."""
+    import ntkc
+    kernel = ntkc.compile(workloads.ntk_source(spec))
+    x = data["x"]
+    m = min(2000, len(x))
+    top = np.asarray(kernel(x[:m], batch_size=m))
+    q = min(1000, len(x) // 2)
+    cross = np.asarray(kernel(x[-q:], x[:q], batch_size=len(x)))
+    rel = lambda a, b: float(np.abs(a - b).max() / np.abs(b).max())
+    return {"gram_top_left": rel(k[:m, :m], top), "cross_block": rel(k[-q:, :q], cross)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("impl", choices=("ntkc", "peer", "floor"))
@@ -92,6 +107,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory-limit", default=None)
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--check-slices", action="store_true",
+                    help="ntkc: compare two slices of the Gram with unblocked calls")
     a = ap.parse_args()
 
     if a.dtype == "float64":
@@ -118,7 +135,10 @@ def main():
         times.append(time.perf_counter() - t0)
     k = np.asarray(k)
     step = max(1, k.shape[0] // 48)
-    out = {"impl": a.impl, "times": times, "warmup": warm, "shape": list(k.shape),
+    slices = _check_slices(spec, data, k) if a.check_slices else None
+    out = {"slices": slices, "warmup_only": not times,
+           "times": times or [warm],
+           "impl": a.impl, "warmup": warm, "shape": list(k.shape),
            "dtype": str(k.dtype), "finite": bool(np.isfinite(k).all()),
            "sample": k[::step, ::step].astype(float).tolist(),
            "rss_ready": rss_ready,
