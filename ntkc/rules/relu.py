@@ -7,6 +7,7 @@ With cos θ = Σ₁₂/√(Σ₁₁Σ₂₂):
 import math
 
 import jax.numpy as jnp
+import numpy as np
 
 from ._activation import cosine, register_activation
 
@@ -16,30 +17,54 @@ def _asin_series(terms: int) -> tuple:
     return tuple(math.comb(2 * k, k) / 4**k / (2 * k + 1) for k in range(terms))
 
 
-# On s ≤ 1/2 (z ≤ 1/4) every coefficient is positive and the k-th term is below
-# 4^-k/(2k+1), so 10 terms reach float32's and 24 float64's rounding level.
-_SERIES = {4: _asin_series(10), 8: _asin_series(24)}
+def _acos_root_poly(degree: int) -> tuple:
+    """Power-basis coefficients of P(a) ≈ arccos(a)/√(1 − a) on [0, 1] (smooth
+    there: the square root carries arccos's singularity at 1), from Chebyshev
+    interpolation in float64. Degree 7 is within 1 ulp in float32."""
+    from numpy.polynomial import Chebyshev, Polynomial
+
+    def g(a):
+        a = np.asarray(a, np.float64)
+        inner = np.minimum(a, 1 - 1e-300)
+        return np.where(a < 1, np.arccos(inner) / np.sqrt(1 - inner), np.sqrt(2.0))
+    fit = Chebyshev.interpolate(g, degree, domain=[0, 1])
+    return tuple(fit.convert(kind=Polynomial, domain=[0, 1], window=[0, 1]).coef)
+
+
+# float64: on s ≤ 1/2 (z ≤ 1/4) every Taylor coefficient is positive and the
+# k-th term is below 4^-k/(2k+1), so 24 terms reach float64's rounding level.
+# float32: one branch, arccos(|x|) = √(1 − |x|)·P(|x|), fewer operations.
+_SERIES = _asin_series(24)
+_ROOT_POLY = _acos_root_poly(7)
 
 
 def arccos(x):
     """arccos for x in [-1, 1], to within 2 ulp in float32 and float64.
 
-    XLA's arccos goes through atan2 and costs ~40 elementwise operations; here
-    |x| ≤ 1/2 uses acos = π/2 − asin(|x|) and |x| > 1/2 uses the cancellation-free
-    acos(|x|) = 2·asin(√((1 − |x|)/2)) (1 − |x| is exact there), with asin(s)
-    from its Taylor series on s ≤ 1/2; acos(−a) = π − acos(a).
+    XLA's arccos goes through atan2 and costs ~40 elementwise operations.
+    float32: arccos(a) = √(1 − a)·P(a) for a = |x| with P a degree-7 polynomial.
+    float64: |x| ≤ 1/2 uses π/2 − asin(|x|) and |x| > 1/2 the cancellation-free
+    2·asin(√((1 − |x|)/2)) (1 − |x| is exact there), asin from its Taylor
+    series on s ≤ 1/2. Both: arccos(−a) = π − arccos(a).
     """
     a = jnp.abs(x)
+    if x.dtype.itemsize <= 4:
+        poly = _horner(_ROOT_POLY, a)
+        r = jnp.sqrt(1 - a) * poly
+        return jnp.where(x < 0, jnp.pi - r, r)
     big = a > 0.5
     z = jnp.where(big, (1 - a) * 0.5, a * a)
     s = jnp.where(big, jnp.sqrt(z), a)
-    coeffs = _SERIES[8 if x.dtype.itemsize >= 8 else 4]
+    asin = s * _horner(_SERIES, z)
+    r = jnp.where(big, 2 * asin, jnp.pi / 2 - asin)
+    return jnp.where(x < 0, jnp.pi - r, r)
+
+
+def _horner(coeffs, z):
     poly = coeffs[-1]
     for c in reversed(coeffs[:-1]):
         poly = poly * z + c
-    asin = s * poly
-    r = jnp.where(big, 2 * asin, jnp.pi / 2 - asin)
-    return jnp.where(x < 0, jnp.pi - r, r)
+    return poly
 
 
 def pair(c, v1, v2, args):
