@@ -32,9 +32,9 @@ import sympy as sp
 
 from .check import CheckedNet, Node
 from .errors import NtkError
-from .symbolic import (C, DOT, OUT, SIGMA, THETA, V1, V2, T, Affine, Aggregate, Diagonal, Entry,
+from .symbolic import (ANGLE, C, DOT, OUT, SIGMA, THETA, V1, V2, T, Affine, Aggregate, Diagonal, Entry,
                        GaussianExpectation, Identity, Inner, PoolAll, Pointwise, Window, Combine,
-                       latex, layer_matrix, matrix, matrix_key, text)
+                       latex, superscript, layer_matrix, matrix, matrix_key, text)
 
 EXPAND_LIMIT = 20_000     # nodes in an expanded expression tree worth printing
 QUADRATURE_POINTS = 48    # Gauss–Legendre nodes per piece, for quadrature activations
@@ -237,12 +237,13 @@ class _Builder:
         shape = self.net.input
         P, Q = _positions(shape) if shape.nspatial else ((), ())
         c = shape.channels
-        dim = "D" if shape.kind == "vector" else ("F" if self.graph else "C")
         eqs = (_eq(self.entry(SIGMA, 0, shape), Inner(X, XP, *P, *Q) / c),
                _eq(self.entry(THETA, 0, shape), sp.Integer(0)))
-        what = {"vector": "x, x' are inputs", "graph": "x_u is the features of node u of G",
-                "sequence": "x_p is the input at position p", "image": "x_p is the input at pixel p"}
-        notes = (f"{what[shape.kind]}, {dim} = {c} their {'features' if self.graph else 'channels'}",)
+        what = {"vector": f"x, x' are two inputs of dimension {c}",
+                "graph": f"x_u is the {c} features of node u of G (x'_v of node v of G')",
+                "sequence": f"x_p is the input's {c} channels at position p",
+                "image": f"x_p is the input's {c} channels at pixel p = (p_1, p_2)"}
+        notes = (what[shape.kind],)
         self.steps.append(Step("input", None, eqs, notes=notes, shape=shape))
 
     def _layers(self, nodes, cur: int, prefix: str) -> int:
@@ -327,10 +328,18 @@ class _Builder:
                 V2: self.entry(SIGMA, cur, shape, self.b, self.b, Q, Q),
                 T: self.entry(THETA, cur, shape, P=P, Q=Q),
                 OUT: self.entry(SIGMA, h, shape, P=P, Q=Q)}
-        eqs = [_eq(self.entry(SIGMA, h, shape, P=P, Q=Q), form.sigma.xreplace(swap))]
+        sigma = form.sigma.xreplace(swap)
+        dot_rhs = None if form.dot is None else form.dot.xreplace(swap)
+        eqs = []
+        if dot_rhs is not None:
+            angle = self.entry(ANGLE, h, shape, P=P, Q=Q)
+            sigma, dot_rhs, defined = _name_angle(sigma, dot_rhs, angle)
+            if defined is not None:
+                eqs.append(_eq(angle, defined))
+        eqs.append(_eq(self.entry(SIGMA, h, shape, P=P, Q=Q), sigma))
         if form.dot is not None:
             dot = self.entry(DOT, h, shape, P=P, Q=Q)
-            eqs.append(_eq(dot, form.dot.xreplace(swap)))
+            eqs.append(_eq(dot, dot_rhs))
             eqs.append(_eq(self.entry(THETA, h, shape, P=P, Q=Q),
                              dot * self.entry(THETA, cur, shape, P=P, Q=Q)))
         else:
@@ -402,7 +411,7 @@ class _Builder:
                                                         w.in_sizes))
             if any(w.low) or any(highs):
                 pad = {cur: tuple(zip(w.low, highs))}
-                notes.append(f"Σ⁽{cur}⁾ and Θ⁽{cur}⁾ are 0 at positions outside the "
+                notes.append(f"Σ{superscript(cur)} and Θ{superscript(cur)} are 0 at positions outside the "
                              f"{'×'.join(map(str, w.in_sizes))} input (zero padding)")
         return L, pad, notes
 
@@ -437,6 +446,29 @@ class _Builder:
         eqs = [_eq(layer_matrix(kind, h, 1, 1), one.T * layer_matrix(kind, cur, NODES, NODES_P) * one_p)
                for kind in (SIGMA, THETA)]
         self._add(f"{h}. {title}", node, eqs, kind="matrix", notes=notes, form=pool)
+
+
+def _name_angle(sigma, dot, angle):
+    """Name the arc-cosine (arc-sine) shared by Σ' and Σ̇ θ, as the arc-cosine
+    kernels are written: sympy has turned sin(arccos t) into √(1 − t²) and
+    cos(arccos t) into t, which are put back as sin θ and cos θ. Exact
+    identities on arccos's range; returns (Σ', Σ̇, θ's definition or None)."""
+    shared = [a for a in sigma.atoms(sp.acos, sp.asin) if dot.has(a) and a.has(Entry)]
+    if len(shared) != 1:
+        return sigma, dot, None
+    (a,) = shared
+    t = a.args[0]
+    first, second = (sp.sin, sp.cos) if isinstance(a, sp.acos) else (sp.cos, sp.sin)
+    back = {sp.sqrt(1 - t**2): first(angle), t: second(angle)}
+    named = []
+    for e in (sigma, dot):
+        e = e.xreplace({a: angle})
+        for old, new in back.items():
+            e = e.subs(old, new)
+        named.append(e)
+    if any(e.has(a.func) for e in named):
+        return sigma, dot, None
+    return named[0], named[1], a
 
 
 def _pointwise_function(node: Node, u):

@@ -36,8 +36,9 @@ C, V1, V2 = sp.symbols("Sigma_12 Sigma_11 Sigma_22", real=True)
 T = sp.Symbol("Theta_12", real=True)   # Θ(x, x') of the layer's input
 OUT = sp.Symbol("Sigma_out", real=True)  # the layer's own Σ'(x, x'), for Θ' rules
 
-SIGMA, DOT, THETA = 0, 1, 2
-_NAMES = {SIGMA: (r"\Sigma", "Σ"), DOT: (r"\dot{\Sigma}", "Σ̇"), THETA: (r"\Theta", "Θ")}
+SIGMA, DOT, THETA, ANGLE = 0, 1, 2, 3
+_NAMES = {SIGMA: (r"\Sigma", "Σ"), DOT: (r"\dot{\Sigma}", "Σ̇"), THETA: (r"\Theta", "Θ"),
+          ANGLE: (r"\theta", "θ")}   # ANGLE: an activation's angle, named for display
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -158,7 +159,7 @@ class Entry(sp.Function):
         return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
 
     def _sympystr(self, printer):
-        name = _NAMES[self.kind][1] + (_sup(self.layer) if self.layer >= 0 else "")
+        name = _NAMES[self.kind][1] + (superscript(self.layer) if self.layer >= 0 else "")
         p, q = self.positions
         if p:
             name += "[%s; %s]" % (", ".join(printer._print(i) for i in p),
@@ -166,7 +167,7 @@ class Entry(sp.Function):
         return "%s(%s, %s)" % (name, *(printer._print(s) for s in self.pair))
 
 
-def _sup(h: int) -> str:
+def superscript(h: int) -> str:
     return "⁽" + str(h).translate(_SUP) + "⁾"
 
 
@@ -176,7 +177,8 @@ def _latex_index(printer, idx) -> str:
 
 
 class Inner(sp.Function):
-    """The input inner product xᵀx' (at positions p, q: x_pᵀ x'_q), over channels."""
+    """The input inner product ⟨x, x'⟩ = xᵀx' over channels (at positions
+    p, q: ⟨x_p, x'_q⟩)."""
 
     def _latex(self, printer, exp=None):
         a, b = (printer._print(s) for s in self.args[:2])
@@ -185,7 +187,7 @@ class Inner(sp.Function):
             half = len(idx) // 2
             a += "_{%s}" % _latex_index(printer, idx[:half])
             b += "_{%s}" % _latex_index(printer, idx[half:])
-        out = r"{%s}^{\top} %s" % (a, b)
+        out = r"\langle %s, %s \rangle" % (a, b)
         return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
 
     def _sympystr(self, printer):
@@ -195,7 +197,7 @@ class Inner(sp.Function):
             half = len(idx) // 2
             a += "[%s]" % ", ".join(printer._print(i) for i in idx[:half])
             b += "[%s]" % ", ".join(printer._print(i) for i in idx[half:])
-        return f"{a}·{b}"
+        return f"⟨{a}, {b}⟩"
 
 
 class GaussianExpectation(sp.Function):
@@ -228,7 +230,7 @@ def layer_matrix(kind: int, h: int, rows, cols, a="G", b="G'") -> sp.MatrixSymbo
     """Σ⁽ʰ⁾(G, G') etc. as a (V × V') matrix."""
     latex, text = _NAMES[kind]
     return matrix(f"{['Sigma', 'SigmaDot', 'Theta'][kind]}_{h}", rows, cols,
-                  "%s^{(%d)}(%s, %s)" % (latex, h, a, b), f"{text}{_sup(h)}({a}, {b})")
+                  "%s^{(%d)}(%s, %s)" % (latex, h, a, b), f"{text}{superscript(h)}({a}, {b})")
 
 
 def matrix_key(m: sp.MatrixSymbol):
@@ -262,8 +264,8 @@ class _Latex(LatexPrinter):
 
     def _print_Sum(self, expr):
         # one \sum per index (mathtext has no \substack)
-        heads = "".join(r"\sum_{%s=%s}^{%s} " % tuple(self._print(t) for t in lim)
-                        for lim in expr.limits)
+        heads = r"\,".join(r"\sum_{%s=%s}^{%s} " % tuple(self._print(t) for t in lim)
+                            for lim in expr.limits)
         return heads + self.parenthesize(expr.function, 49)
 
     def _needs_add_brackets(self, expr):

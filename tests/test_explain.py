@@ -25,7 +25,7 @@ from ntkc.cli import main
 from ntkc.explain import explain
 from ntkc.parse import parse
 from ntkc.registry import all_layers
-from ntkc.symbolic import Inner
+from ntkc.symbolic import DOT, SIGMA, THETA, Inner
 
 TOL = 1e-8
 
@@ -417,11 +417,12 @@ def test_every_activation_renders(name, mathtext):
         shown = ", ".join(f"{k}={_literal(v)}" for k, v in args.items() if v is not None)
         expl = explain(ntkc.check_source(f"input vector(dim=2)\nnet n {{ Dense {name}({shown}) }}"))
         (step,) = [s for s in expl.steps if s.title.startswith(f"2. {name}")]
-        assert len(step.equations) == 3  # Σ, Σ̇, Θ
+        kinds = [eq.lhs.kind for eq in step.equations]
+        assert kinds[-3:] == [SIGMA, DOT, THETA] and len(kinds) <= 4  # (θ,) Σ, Σ̇, Θ
         for eq in step.equations:
             mathtext(f"{ntkc.symbolic.latex(eq.lhs)} = {ntkc.symbolic.latex(eq.rhs)}")
         if rule.symbolic is None:
-            assert r"\mathbb{E}_{(u, v) \sim \mathcal{N}" in ntkc.symbolic.latex(step.equations[0].rhs)
+            assert r"\mathbb{E}_{(u, v) \sim \mathcal{N}" in ntkc.symbolic.latex(step.equations[-3].rhs)
 
 
 def _literal(v):
@@ -451,12 +452,14 @@ def test_cli_formats(capsys):
     out = capsys.readouterr().out
     assert r"\Sigma^{(1)}(x, x') &= \frac{9}{4} \Sigma^{(0)}(x, x') + \frac{1}{100}" in out
     assert main(["explain", path, "--format", "text"]) == 0
-    assert "Σ̇⁽²⁾(x, x') = (π - acos(" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "θ⁽²⁾(x, x') = acos(Σ⁽¹⁾(x, x')/sqrt(Σ⁽¹⁾(x, x)*Σ⁽¹⁾(x', x')))" in out
+    assert "Σ̇⁽²⁾(x, x') = (π - θ⁽²⁾(x, x'))/(2*π)" in out
     assert main(["explain", path, "--format", "markdown"]) == 0
     assert "$$" in capsys.readouterr().out
     assert main(["explain", path, "--expand", "--format", "text"]) == 0
     out = capsys.readouterr().out
-    assert "x·x'" in out and "Σ⁽" not in out
+    assert "⟨x, x'⟩" in out and "Σ⁽" not in out
 
 
 def test_cli_errors_are_positioned(tmp_path, capsys):
