@@ -239,8 +239,10 @@ class FiniteNet:
             self._param_shapes = jax.eval_shape(self.init, jax.random.PRNGKey(0))
         return self._param_shapes
 
-    def num_params(self) -> int:
-        return int(sum(np.prod(a.shape) for a in jax.tree_util.tree_leaves(self._shapes())))
+    def num_params(self, upto: int | None = None) -> int:
+        """Parameters of the network (of its first ``upto`` top-level layers)."""
+        shapes = self._shapes() if upto is None else self._shapes()[:upto]
+        return int(sum(np.prod(a.shape) for a in jax.tree_util.tree_leaves(shapes)))
 
 
 def _run(layers, params, x, ctx, rec):
@@ -342,8 +344,11 @@ def empirical_draws(fnet: FiniteNet, x1, ctx1=None, x2=None, ctx2=None, samples:
     n1 = x1.shape[0]
     n2 = n1 if same else x2.shape[0]
     fns = _draw_fns(fnet, tuple(probes), ntk_outputs)
-    rows = sum(len(p.ntk_at) * k for p, k in zip(probes, fns.counts))
-    per_example = rows * fnet.num_params() * fnet.dtype.itemsize * 3  # rows + backward temporaries
+    # Jacobian bytes per example: each group's rows times the parameters they
+    # reach, doubled for the backward pass's temporaries.
+    per_example = 2 * fnet.dtype.itemsize * sum(
+        sum(len(probes[n].ntk_at) * fns.counts[n] for n in members) * fnet.num_params(top + 1)
+        for top, members in fns.groups.items())
     chunk = int(max(1, min(max(n1, n2), memory // (2 * per_example))))
     group = int(max(1, min(samples, memory // (2 * chunk * per_example))))
 
@@ -367,6 +372,7 @@ class _DrawFns:
     sym: object       # the same with b = a
     channels: tuple   # C of each probe's output
     counts: tuple     # directions per probe, min(k, C)
+    groups: dict      # top-level layer index -> the probes inside it
 
 
 def _draw_fns(fnet, probes, k) -> _DrawFns:
@@ -386,38 +392,49 @@ def _make_draw_fns(fnet, probes, k) -> _DrawFns:
         hs = [rec[last if p.path is None else p.path] for p in probes]
         return [h.reshape(h.shape[0], -1, h.shape[-1]) for h in hs]
 
-    def projected(params, x, ctx, dirs):
-        """One example's NTK rows: concat over probes of h[ntk_at] @ a."""
-        hs = features(params, x[None], {n: a[None] for n, a in ctx.items()})
-        return jnp.concatenate([(h[0][jnp.asarray(p.ntk_at)] @ d).ravel()
-                                for p, h, d in zip(probes, hs, dirs)])
+    # Probes grouped by the top-level layer they sit in: a probe inside layer i
+    # depends only on params[:i + 1], so its Jacobian is taken w.r.t. those
+    # alone (later layers would add rows of zeros the size of their weights).
+    groups = {}
+    for n, p in enumerate(probes):
+        groups.setdefault((last if p.path is None else p.path)[0], []).append(n)
 
-    def jac(params, x, ctx, dirs):
-        j = jax.vmap(jax.jacrev(projected), in_axes=(None, 0, 0, None))(params, x, ctx, dirs)
+    def jac(params, x, ctx, dirs, top, members):
+        def rows(head, tail, x, ctx):
+            """One example's NTK rows for the group: concat of h[ntk_at] @ a."""
+            hs = features(list(head) + list(tail), x[None], {n: v[None] for n, v in ctx.items()})
+            return jnp.concatenate([(hs[n][0][jnp.asarray(probes[n].ntk_at)] @ dirs[n]).ravel()
+                                    for n in members])
+
+        head, tail = params[:top + 1], params[top + 1:]
+        j = jax.vmap(jax.jacrev(rows), in_axes=(None, None, 0, 0))(head, tail, x, ctx)
         return [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)]
 
-    def split_rows(gram):
-        """(N1, N2, R, R) → per probe (N1, N2, m[, m]) NTK, mean over directions."""
-        out, r0 = [], 0
-        for p, kk in zip(probes, counts):
-            m = len(p.ntk_at)
-            blk = gram[:, :, r0:r0 + m * kk, r0:r0 + m * kk].reshape(gram.shape[:2] + (m, kk, m, kk))
-            t = jnp.einsum("ijakbk->ijab", blk) / kk
-            out.append(jnp.einsum("ijaa->ija", t) if p.diag else t)
-            r0 += m * kk
+    def ntk_blocks(params, dirs, a, b):
+        """Per probe (N1, N2, m[, m]) NTK, mean over its directions."""
+        out = [None] * len(probes)
+        for top, members in groups.items():
+            ja = jac(params, a[0], a[1], dirs, top, members)
+            jb = ja if b is None else jac(params, b[0], b[1], dirs, top, members)
+            r0 = 0
+            for n in members:
+                m, kk = len(probes[n].ntk_at), counts[n]
+                width = m * kk
+                t = sum(jnp.einsum("irp,jsp->ijrs", u[:, r0:r0 + width], v[:, r0:r0 + width])
+                        for u, v in zip(ja, jb))
+                t = jnp.einsum("ijakbk->ijab", t.reshape(t.shape[:2] + (m, kk, m, kk))) / kk
+                out[n] = jnp.einsum("ijaa->ija", t) if probes[n].diag else t
+                r0 += width
         return out
 
     def block(params, dirs, a, b):
         ha = features(params, *a)
         hb = ha if b is None else features(params, *b)
-        ja = jac(params, a[0], a[1], dirs)
-        jb = ja if b is None else jac(params, b[0], b[1], dirs)
-        gram = sum(jnp.einsum("irp,jsp->ijrs", u, v) for u, v in zip(ja, jb))
         nngps = []
         for p, u, v in zip(probes, ha, hb):
             spec = "ipc,jpc->ijp" if p.diag else "ipc,jqc->ijpq"
             nngps.append(jnp.einsum(spec, u, v) / u.shape[-1])
-        return list(zip(nngps, split_rows(gram)))
+        return list(zip(nngps, ntk_blocks(params, dirs, a, b)))
 
     params0 = jax.eval_shape(fnet.init, jax.random.PRNGKey(0))
     x0 = jax.ShapeDtypeStruct((1,) + _example_shape(fnet), fnet.dtype)
@@ -426,7 +443,7 @@ def _make_draw_fns(fnet, probes, k) -> _DrawFns:
     counts = tuple(min(k, c) for c in channels)
     cross = jax.jit(jax.vmap(block, in_axes=(0, 0, None, None)))
     sym = jax.jit(jax.vmap(lambda params, dirs, a: block(params, dirs, a, None), in_axes=(0, 0, None)))
-    return _DrawFns(cross, sym, channels, counts)
+    return _DrawFns(cross, sym, channels, counts, groups)
 
 
 def _example_shape(fnet):
