@@ -74,15 +74,12 @@ def _converged(nodes):
 def _against_compiled(net, x1, x2):
     expl = explain(net)
     ours = expl.evaluate(x1, x2)
-    quadrature = any(n.rule.role == "activation" and n.rule.symbolic is None for n in net.walk())
-    checks = [(net, 1e-6 if quadrature else TOL)]
-    if quadrature:
-        checks.append((dataclasses.replace(net, layers=_converged(net.layers)), TOL))
-    for compiled_net, tol in checks:
-        compiled = ntkc.Kernel(compiled_net)(x1, x2, get=("nngp", "ntk"))
-        for name, a, b in zip(("nngp", "ntk"), ours, compiled):
-            assert a.dtype == np.float64
-            assert rel(a, b) < tol, f"{net.name} {name}: {rel(a, b):.2e}"
+    # A quadrature layer's default degree is chosen for 1e-6 (test_golden holds
+    # it to that); at 64 nodes it has converged, and the two must agree to 1e-8.
+    compiled = ntkc.Kernel(dataclasses.replace(net, layers=_converged(net.layers)))
+    for name, a, b in zip(("nngp", "ntk"), ours, compiled(x1, x2, get=("nngp", "ntk"))):
+        assert a.dtype == np.float64
+        assert rel(a, b) < TOL, f"{net.name} {name}: {rel(a, b):.2e}"
     return ours
 
 
