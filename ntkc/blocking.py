@@ -25,9 +25,10 @@ import numpy as np
 from .errors import NtkError
 
 DEFAULT_MEMORY = 2 * 2**30   # working memory for one block, bytes
-SPLIT_WORK = 64 * 2**20      # a symmetric Gram whose one-block working set exceeds
-MIN_ROWS = 32                # this is split into ≥ 4 row blocks of ≥ MIN_ROWS examples:
-                             # 10 of 16 blocks are computed, 5/8 of the work
+SPLIT_WORK = 64 * 2**20      # a symmetric Gram whose one-block working set exceeds this
+MIN_ROWS = 16                # is split into ≥ 4 row blocks (10 of 16 blocks computed, 5/8
+                             # of the work), more while blocks stay above SPLIT_WORK/4
+                             # (→ 1/2 of the work), each of ≥ MIN_ROWS examples
 PROGRESS_AFTER = 2.0         # seconds before a progress bar appears
 
 
@@ -77,8 +78,9 @@ def plan(n1: int, n2: int, sym: bool, per_pair: int, memory_limit=None,
     blocks whose working set fits the budget, balanced so the last block is
     not mostly padding. Symmetric Grams with a large working set are split
     into at least 4 row blocks (only the 10 blocks on and above the diagonal
-    are computed), and with several devices there are enough blocks to give
-    each one work."""
+    are computed) and into more while each block's working set stays above
+    SPLIT_WORK / 4; with several devices there are enough blocks to give each
+    one work."""
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise NtkError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
@@ -92,8 +94,10 @@ def plan(n1: int, n2: int, sym: bool, per_pair: int, memory_limit=None,
         pairs = 1
     if sym:
         blocks = math.ceil(n1 / max(1, math.isqrt(pairs)))
-        if n1 * n1 * per_pair > SPLIT_WORK:
-            blocks = max(blocks, min(4, n1 // MIN_ROWS))
+        work = n1 * n1 * per_pair
+        if work > SPLIT_WORK:
+            wanted = max(4, math.ceil(math.sqrt(4 * work / SPLIT_WORK)))
+            blocks = max(blocks, min(wanted, n1 // MIN_ROWS))
         if devices > 1:
             blocks = max(blocks, min(2, n1))
         size = math.ceil(n1 / blocks)

@@ -77,10 +77,10 @@ def test_memory_limit_plans_blocks_from_the_widest_layer():
     # GlobalAvgPool needs all pixel pairs: the widest layer holds 16² of them;
     # Flatten would need only the 16 same-position pairs.
     per_pair = bytes_per_pair(kernel.net, 8, ntk=True)
-    assert per_pair == 6 * 16 * 16 * 8
+    assert per_pair == 12 * 16 * 16 * 8
     flat = ntkc.compile(CNN.replace("GlobalAvgPool", "Flatten"))
-    assert bytes_per_pair(flat.net, 8, ntk=True) == 6 * 16 * 8
-    assert bytes_per_pair(kernel.net, 8, ntk=False) == 4 * 16 * 16 * 8
+    assert bytes_per_pair(flat.net, 8, ntk=True) == 12 * 16 * 8
+    assert bytes_per_pair(kernel.net, 8, ntk=False) == 6 * 16 * 16 * 8
     # a budget of 9 pairs → 3 examples a side, 10 examples → 4 blocks of 3 (last padded)
     p = blocking.plan(10, 10, True, per_pair, memory_limit=9 * per_pair)
     assert (p.rows, p.cols, p.count()) == (3, 3, 10)
@@ -94,8 +94,10 @@ def test_memory_limit_plans_blocks_from_the_widest_layer():
 
 
 def test_default_budget_splits_large_symmetric_grams():
-    big = blocking.plan(2000, 2000, True, 24)  # 2000² × 24 B > SPLIT_WORK
+    big = blocking.plan(2000, 2000, True, 48)  # 2000² × 48 B = 2.9 × SPLIT_WORK
     assert big.rows == 500 and big.count() == 10
+    huge = blocking.plan(100, 100, True, 12 * 4096 * 4)  # W2: 100² × 196 KB = 30 × SPLIT_WORK
+    assert huge.rows == 17 and huge.count() == 21  # 6 row blocks (100 // MIN_ROWS)
     small = blocking.plan(100, 100, True, 24)
     assert small.single
 
