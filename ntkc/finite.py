@@ -407,6 +407,8 @@ def _make_draw_fns(fnet, probes, k) -> _DrawFns:
                                     for n in members])
 
         head, tail = params[:top + 1], params[top + 1:]
+        if not jax.tree_util.tree_leaves(head):  # no parameters yet (e.g. a leading GraphAgg)
+            return []
         j = jax.vmap(jax.jacrev(rows), in_axes=(None, None, 0, 0))(head, tail, x, ctx)
         return [a.reshape(a.shape[0], a.shape[1], -1) for a in jax.tree_util.tree_leaves(j)]
 
@@ -420,8 +422,9 @@ def _make_draw_fns(fnet, probes, k) -> _DrawFns:
             for n in members:
                 m, kk = len(probes[n].ntk_at), counts[n]
                 width = m * kk
-                t = sum(jnp.einsum("irp,jsp->ijrs", u[:, r0:r0 + width], v[:, r0:r0 + width])
-                        for u, v in zip(ja, jb))
+                n1, n2 = a[0].shape[0], (a if b is None else b)[0].shape[0]
+                t = sum((jnp.einsum("irp,jsp->ijrs", u[:, r0:r0 + width], v[:, r0:r0 + width])
+                         for u, v in zip(ja, jb)), jnp.zeros((n1, n2, width, width), fnet.dtype))
                 t = jnp.einsum("ijakbk->ijab", t.reshape(t.shape[:2] + (m, kk, m, kk))) / kk
                 out[n] = jnp.einsum("ijaa->ija", t) if probes[n].diag else t
                 r0 += width
