@@ -146,6 +146,46 @@ def explain_args(p):
                         "(vector inputs, small nets)")
 
 
+@command("verify", "compare a net's kernels with Monte Carlo estimates from finite networks")
+def cmd_verify(args):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import ntkc
+    from ntkc.verify import random_inputs, verify
+    kernel = ntkc.Kernel(_load_net(args.file, args.net))
+    x1 = random_inputs(kernel, args.n, args.seed) if args.x1 is None else load_inputs(args.x1, kernel)
+    x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
+    report = verify(kernel, x1, x2, width=args.width, samples=args.samples, seed=args.seed,
+                    alpha=args.alpha)
+    print(report)
+    return EXIT_OK if report.passed else EXIT_DISAGREE
+
+
+def verify_args(p):
+    from ntkc.verify import DEFAULT_SAMPLES, DEFAULT_WIDTH
+    check_args(p)
+    p.add_argument("--width", type=_positive, default=DEFAULT_WIDTH,
+                   help=f"channels per hidden weight layer (default {DEFAULT_WIDTH})")
+    p.add_argument("--samples", type=_positive, default=DEFAULT_SAMPLES,
+                   help=f"networks drawn, at least 2 (default {DEFAULT_SAMPLES})")
+    p.add_argument("--n", type=_positive, default=6, help="random inputs to draw (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed for inputs and draws (default 0)")
+    p.add_argument("--x1", help="inputs instead of random ones (.npy, or .npz for graphs)")
+    p.add_argument("--x2", help="second inputs (default: x1)")
+    p.add_argument("--alpha", type=float, default=1e-3,
+                   help="false-alarm probability of the verdict (default 1e-3)")
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="ntkc", description="compile .ntk networks to their "
                                      "infinite-width NNGP and NTK kernels")
@@ -158,7 +198,8 @@ def build_parser():
     return parser
 
 
-ARGS = {"check": check_args, "kernel": kernel_args, "explain": explain_args}
+ARGS = {"check": check_args, "kernel": kernel_args, "explain": explain_args,
+        "verify": verify_args}
 
 
 def main(argv=None) -> int:
