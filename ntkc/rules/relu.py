@@ -28,7 +28,8 @@ def _acos_root_poly(degree: int) -> tuple:
         inner = np.minimum(a, 1 - 1e-300)
         return np.where(a < 1, np.arccos(inner) / np.sqrt(1 - inner), np.sqrt(2.0))
     fit = Chebyshev.interpolate(g, degree, domain=[0, 1])
-    return tuple(fit.convert(kind=Polynomial, domain=[0, 1], window=[0, 1]).coef)
+    # Python floats, not numpy float64 scalars, so float32 inputs stay float32
+    return tuple(float(c) for c in fit.convert(kind=Polynomial, domain=[0, 1], window=[0, 1]).coef)
 
 
 # float64: on s ≤ 1/2 (z ≤ 1/4) every Taylor coefficient is positive and the
