@@ -75,9 +75,10 @@ def pair_expectations(f, c, v1, v2, deg: int, parity: int = 0, chunk: int = 4):
 
     ``deg`` Gauss–Legendre nodes on each of the two angle pieces, ``deg``
     radial nodes. ``parity`` ±1 (f even or odd) makes the antipodal term equal
-    to the first, so it is counted twice instead of evaluated. The nodes are
-    visited by ``lax.scan`` over (angle node, block of ``chunk`` radial
-    nodes), so memory stays a few times that of one kernel array.
+    to the first, so it is counted twice instead of evaluated. ``lax.scan``
+    steps over (angle piece, angle node, block of ``chunk`` radial nodes) and
+    each step is unrolled over its block, so the loop holds a few arrays of
+    the pairs' shape, never one per node.
     """
     df = derivative(f)
     dtype = c.dtype
@@ -100,26 +101,26 @@ def pair_expectations(f, c, v1, v2, deg: int, parity: int = 0, chunk: int = 4):
     sides = 1 if parity else 2
     scale = (2.0 if parity else 1.0) / (2 * np.pi)
     shape = jnp.broadcast_shapes(c.shape, jnp.shape(v1), jnp.shape(v2))
-    extra = (1,) * len(shape)
 
     def step(carry, x):
         p, t, w, r, lw = x
-        start = p * theta                       # piece 0: [0, θ], piece 1: [θ, π]
-        length = theta + p * (jnp.pi - 2 * theta)
-        phi = start + length * t
-        a = jnp.broadcast_to(-s1 * jnp.sin(phi), shape)
-        bb = jnp.broadcast_to(s2 * jnp.sin(theta - phi), shape)
-        r = r.reshape((-1,) + extra)
-        u, v = r * a, r * bb
-        val = f(u) * f(v)
-        dval = df(u) * df(v)
-        if sides == 2:
-            val = val + f(-u) * f(-v)
-            dval = dval + df(-u) * df(-v)
-        lw = lw.reshape((-1,) + extra)
-        factor = length * w * scale
+        length = theta + p * (jnp.pi - 2 * theta)   # piece 0: [0, θ], piece 1: [θ, π]
+        phi = p * theta + length * t
+        a = -s1 * jnp.sin(phi)
+        bb = s2 * jnp.sin(theta - phi)
+        factor = length * (w * scale)
         sig, dot = carry
-        return (sig + factor * (lw * val).sum(0), dot + factor * (lw * dval).sum(0)), None
+        # Unrolled over the radial block: every operation is elementwise on the
+        # pair array, so XLA fuses the step into one pass with no (chunk, …) temporaries.
+        for j in range(chunk):
+            u, v = r[j] * a, r[j] * bb
+            val, dval = f(u) * f(v), df(u) * df(v)
+            if sides == 2:
+                val = val + f(-u) * f(-v)
+                dval = dval + df(-u) * df(-v)
+            sig = sig + (factor * lw[j]) * val
+            dot = dot + (factor * lw[j]) * dval
+        return (sig, dot), None
 
     zero = jnp.zeros(shape, dtype)
     (sigma, dot), _ = lax.scan(step, (zero, zero), xs)
