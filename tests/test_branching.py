@@ -134,3 +134,23 @@ def test_flatten_then_activation_is_rejected():
     src = "input image(height=3, width=3, channels=1)\nnet n { Conv(kernel=2) Flatten Relu Dense }"
     with pytest.raises(ntkc.NtkError, match="Relu needs a Gaussian input"):
         ntkc.compile(src)
+
+
+def test_monte_carlo_agrees_on_accepted_sum():
+    kernel = ntkc.compile(vec("Dense(W_std=1.5) Sum { Identity Branch { Relu Dense(W_std=1.5) } } "
+                              "Relu Dense(W_std=1.5)"))
+    report = ntkc.verify(kernel, X, width=512, samples=16, seed=0)
+    assert report.passed, str(report)
+
+
+def test_monte_carlo_refutes_the_rejected_sum(monkeypatch):
+    """Identity + a branch ending in Relu is correlated. Switching the check
+    off (what stax does) gives a kernel that Monte Carlo refutes — the reason
+    the checker rejects it."""
+    src = vec("Dense(W_std=1.5, b_std=0.3) Sum { Identity Relu } Dense(W_std=1.5)")
+    with pytest.raises(ntkc.NtkError, match="are correlated"):
+        ntkc.compile(src)
+    monkeypatch.setitem(ntkc.registry.LAYERS["Sum"].extra, "validate", lambda node: None)
+    kernel = ntkc.compile(src)
+    report = ntkc.verify(kernel, X, width=512, samples=16, seed=0, diagnose=False)
+    assert not report.passed, str(report)
