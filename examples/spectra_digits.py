@@ -49,7 +49,7 @@ def main(argv=None):
 
     clock = Clock()
     x, digit = load_digits_images()
-    K = digits_gram(args.net, x)
+    K, _ = digits_gram(args.net, x)
     tr, te = split(digit)
     tr, te = tr[np.isin(digit[tr], args.pair)], te[np.isin(digit[te], args.pair)]
     y = np.where(digit == args.pair[0], 1.0, -1.0)
