@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from ..registry import Param
 from ._activation import cosine, register_activation
+from .relu import arccos  # XLA's arccos costs several times Relu's whole rule
 
 
 def _slopes(args):
@@ -24,7 +25,7 @@ def make_pair(slopes):
     def pair(c, v1, v2, args):
         a, b = slopes(args)
         cos, norm = cosine(c, v1, v2)
-        theta = jnp.arccos(cos)
+        theta = arccos(cos)
         sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
         dot = (a * a + b * b) / 2 - (a - b) ** 2 / (2 * jnp.pi) * theta
         sigma = (a - b) ** 2 / (2 * jnp.pi) * norm * sin + dot * c

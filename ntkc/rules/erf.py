@@ -9,17 +9,21 @@ from jax.scipy.special import erf
 
 from ..registry import Param
 from ._activation import register_activation
+from .relu import arccos
 
 
 def pair(c, v1, v2, args):
     a, b, shift = args["a"], args["b"], args["c"]
     b2 = b * b
-    denom = (1 + 2 * b2 * v1) * (1 + 2 * b2 * v2)
-    ratio = jnp.clip(2 * b2 * c / jnp.sqrt(denom), -1.0, 1.0)
-    sigma = a * a * (2 / jnp.pi) * jnp.arcsin(ratio) + shift * shift
-    # denom − 4b⁴c² ≥ 1 + 2b²(v1 + v2) − ... > 0 by Cauchy–Schwarz; guard rounding.
-    gap = jnp.maximum(denom - 4 * b2 * b2 * c * c, jnp.finfo(c.dtype).eps)
-    dot = a * a * b2 * (4 / jnp.pi) / jnp.sqrt(gap)
+    # √((1+2b²Σ₁₁)(1+2b²Σ₂₂)) from per-example roots: no square root per pair
+    norm = jnp.sqrt(1 + 2 * b2 * v1) * jnp.sqrt(1 + 2 * b2 * v2)
+    ratio = jnp.clip(2 * b2 * c / norm, -1.0, 1.0)
+    # arcsin = π/2 − arccos with Relu's polynomial arccos (XLA's arcsin goes through atan2)
+    sigma = a * a * (2 / jnp.pi) * (jnp.pi / 2 - arccos(ratio)) + shift * shift
+    # The Σ̇ radicand is norm²·(1 − ratio²) ≥ 1 + 2b²(Σ₁₁ + Σ₂₂) by Cauchy–Schwarz
+    # (equality at x = x'); clamp rounding to that bound.
+    gap = jnp.maximum(1 - ratio * ratio, (1 + 2 * b2 * (v1 + v2)) / (norm * norm))
+    dot = a * a * b2 * (4 / jnp.pi) / (norm * jnp.sqrt(gap))
     return sigma, dot
 
 

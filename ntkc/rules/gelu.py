@@ -16,15 +16,20 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ._activation import register_activation
+from .relu import arccos
 
 
 def pair(c, v1, v2, args):
+    # per-example factors first, so only the pair-dependent work is done per pair
+    root1, root2 = jnp.sqrt(1 + v1), jnp.sqrt(1 + v2)
     p = (1 + v1) * (1 + v2)
     prod = v1 * v2
     # Clamp to the exact lower bound: rounding can push Σ₁₂² past Σ₁₁Σ₂₂.
     delta2 = jnp.maximum(p - c * c, 1 + v1 + v2)
     delta = jnp.sqrt(delta2)
-    angle = jnp.arctan2(c, delta)
+    # atan(Σ₁₂/δ) = asin(Σ₁₂/√P) as δ² + Σ₁₂² = P; asin = π/2 − arccos, with
+    # Relu's polynomial arccos (XLA's atan2 would cost more than the rest)
+    angle = jnp.pi / 2 - arccos(jnp.clip(c / (root1 * root2), -1.0, 1.0))
     sigma = c / 4 + (c * angle + (c * c + prod * delta2) / (p * delta)) / (2 * jnp.pi)
     dot = 0.25 + angle / (2 * jnp.pi) + c / (2 * jnp.pi * delta) * (1 + 1 / delta2 + (1 - prod) / p)
     return sigma, dot

@@ -77,7 +77,7 @@ def _j(n, cos, sin, rest):
 
 def general_pair(c, v1, v2, n: int):
     cos, norm = cosine(c, v1, v2)
-    rest = jnp.arccos(-cos)  # π − θ, with full relative precision as θ → π
+    rest = relu.arccos(-cos)  # π − θ, with full relative precision as θ → π (Relu's fast arccos)
     sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
     sigma = norm**n / (2 * jnp.pi) * _j(n, cos, sin, rest)
     if n == 0:
