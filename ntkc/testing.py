@@ -208,7 +208,8 @@ def architectures(draw, input_kind: str | None = None, max_depth: int = 4, inclu
 
     def attempt(names, spatial, readout=False):
         """Append the first layer (in a drawn order) that the checker accepts."""
-        for layer_name in draw(st.permutations(names)):
+        first = draw(st.sampled_from(names))  # uniform; the fallback order is not
+        for layer_name in [first] + [n for n in draw(st.permutations(names)) if n != first]:
             layer = draw(_call(layer_name, spatial))
             if layer is not None and _valid(header, layers + [layer], readout) is not None:
                 layers.append(layer)

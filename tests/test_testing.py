@@ -1,0 +1,105 @@
+"""ntkc.testing: the strategies draw valid sources across the registry and
+inputs of the declared kind, the assertion helper passes right kernels and
+fails wrong ones with the layer report, and generated architectures agree
+with Monte Carlo."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import ntkc
+from conftest import GOLDEN
+from ntkc import registry
+from ntkc.registry import all_layers
+from ntkc.rules import dense
+from ntkc.testing import architectures, assert_kernel_matches_monte_carlo, inputs_for
+
+QUICK = settings(max_examples=1, deadline=None, derandomize=True,
+                 suppress_health_check=list(HealthCheck))
+
+
+def test_generated_sources_check_and_cover_the_registry():
+    seen, kinds = set(), set()
+
+    @settings(max_examples=100, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(architectures(max_depth=5))
+    def collect(source):
+        net = ntkc.check_source(source)  # raises if the strategy made an invalid program
+        kinds.add(net.input.kind)
+        seen.update(n.layer for n in net.walk())
+
+    collect()
+    roles = {all_layers()[n].role for n in seen}
+    assert kinds == {"vector", "sequence", "image", "graph"}
+    assert roles == {"weight", "activation", "linear", "block"}
+    assert {"Dense", "Conv", "GraphAgg"} <= seen
+    assert len(seen) >= 12, seen
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(architectures(input_kind="image", max_depth=3, include={"Conv", "Dense", "Relu", "Erf",
+                                                               "GlobalAvgPool", "Flatten"}))
+def test_include_and_depth_are_respected(source):
+    net = ntkc.check_source(source)
+    assert net.input.kind == "image"
+    assert {n.layer for n in net.walk()} <= {"Conv", "Dense", "Relu", "Erf", "GlobalAvgPool",
+                                             "Flatten"}
+    assert len(net.layers) <= 3 + 2  # drawn layers, a readout, the final weight layer
+    assert net.layers[-1].rule.role == "weight"
+
+
+def test_unknown_input_kind_is_refused():
+    @given(architectures(input_kind="audio"))
+    def draw(source):
+        pass
+    with pytest.raises(ValueError, match="input_kind"):
+        draw()
+
+
+@QUICK
+@given(st.data())
+def test_inputs_for_match_the_declared_input(data):
+    for src in ("input image(height=4, width=3, channels=2)\nnet n { Conv(kernel=2) Flatten Dense }",
+                "input graph(features=3)\nnet n { GraphAgg Dense GlobalSumPool }"):
+        kernel = ntkc.compile(src)
+        x = data.draw(inputs_for(kernel, n=5))
+        feats, graphs = kernel._prepare(x, "x1")  # the kernel's own input validation
+        assert feats.shape[0] == 5
+        if graphs is not None:
+            counts = np.asarray(graphs[1]).sum(1)
+            assert counts.min() >= 3 and counts.max() <= 8
+
+
+def test_assertion_helper_passes_right_and_fails_wrong_kernels(monkeypatch):
+    src = (GOLDEN / "fc_relu_d1.ntk").read_text()
+    report = assert_kernel_matches_monte_carlo(ntkc.compile(src), width=64, samples=16)
+    assert report.passed
+    rule = registry.LAYERS["Dense"]
+    wrong = lambda state, args, shape: dense.kernel(state, {**args, "b_std": 3 * args["b_std"] + 1},
+                                                    shape)
+    monkeypatch.setitem(registry.LAYERS, "Dense", dataclasses.replace(rule, kernel=wrong))
+    with pytest.raises(AssertionError, match="first disagreement: Dense"):
+        assert_kernel_matches_monte_carlo(ntkc.compile(src), width=64, samples=16)
+
+
+def interesting(source):
+    """At least three layers, one of them an activation (the simplest draws
+    hypothesis starts from are Dense chains)."""
+    net = ntkc.check_source(source)
+    return len(list(net.walk())) >= 3 and any(n.rule.role == "activation" for n in net.walk())
+
+
+@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(architectures(max_depth=4).filter(interesting))
+def test_generated_architectures_agree_with_monte_carlo(source):
+    assert_kernel_matches_monte_carlo(ntkc.compile(source))
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(architectures(max_depth=5).filter(interesting))
+def test_many_generated_architectures_agree_with_monte_carlo(source):
+    assert_kernel_matches_monte_carlo(ntkc.compile(source), width=256, samples=32)
