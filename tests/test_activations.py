@@ -286,6 +286,13 @@ def test_elementwise_unknown_function_is_a_positioned_error():
     assert '"tanhh"' in str(err)
 
 
+def test_elementwise_degree_bounds_are_positioned_errors():
+    for deg, message in (("0", "at least 1"), ("201", "at most 200"), ("2.5", "whole number")):
+        with pytest.raises(ntkc.NtkError) as e:
+            ntkc.compile(f'input vector(dim=2)\nnet n {{ Dense Elementwise(fn="tanh", deg={deg}) Dense }}')
+        assert e.value.line == 2 and message in str(e.value)
+
+
 def test_radial_rule_is_gaussian():
     """The radial rule integrates r^k against r·e^{−r²/2} on [0, ∞) exactly
     (2^{k/2}·Γ(k/2 + 1)) for every k < 2n that its nodes resolve in floating point."""

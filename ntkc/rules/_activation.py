@@ -49,10 +49,17 @@ def shape(s, args):
     return s
 
 
-def register_activation(name, params, pair, fn, doc, symbolic=None):
-    """Register an activation from its pair rule and its pointwise function."""
+def register_activation(name, params, pair, fn, doc, symbolic=None, check=None):
+    """Register an activation from its pair rule and its pointwise function.
+    ``check(args)``, if given, may raise ShapeError to reject arguments that
+    the schema alone cannot (the checker adds the layer's position)."""
+    def checked_shape(s, args):
+        if check is not None:
+            check(args)
+        return s
+
     return register(LayerRule(
-        name=name, params=tuple(params), shape=shape, kernel=make_kernel(pair),
+        name=name, params=tuple(params), shape=checked_shape, kernel=make_kernel(pair),
         apply=lambda p, x, args, ctx: fn(x, args), role="activation", doc=doc,
         symbolic=symbolic, extra={"pair": pair, "fn": fn},
     ))

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from ..registry import Param
+from ..registry import Param, ShapeError
 from ._activation import register_activation
 from ._quadrature import pair_expectations
 
@@ -47,6 +47,15 @@ def degree(args) -> int:
     return FUNCTIONS[args["fn"]][2] if args["deg"] is None else args["deg"]
 
 
+MAX_DEG = 200  # 4·200² products per pair; far beyond convergence for every listed φ
+
+
+def check(args):
+    if args["deg"] is not None and args["deg"] > MAX_DEG:
+        raise ShapeError(f"deg of Elementwise must be at most {MAX_DEG}, not {args['deg']} "
+                         f"(the default degree is already converged; see docs/activations.md)")
+
+
 def pair(c, v1, v2, args):
     f, parity, _ = FUNCTIONS[args["fn"]]
     return pair_expectations(f, c, v1, v2, degree(args), parity)
@@ -60,7 +69,7 @@ RULE = register_activation(
     "Elementwise",
     (Param("fn", "str", choices=tuple(FUNCTIONS), doc="the function's name"),
      Param("deg", "int", None, low=1, doc="quadrature nodes per axis (default: per function)")),
-    pair, fn, symbolic=None,
+    pair, fn, symbolic=None, check=check,
     doc="any listed φ: Σ' = E[φ(u)φ(v)], Σ̇ = E[φ'(u)φ'(v)] by polar Gauss quadrature")
 # No closed form: ``explain`` shows Σ' as the Gaussian expectation of this φ.
 RULE.extra["function"] = lambda args: args["fn"]
