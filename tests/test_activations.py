@@ -293,6 +293,15 @@ def test_elementwise_degree_bounds_are_positioned_errors():
         assert e.value.line == 2 and message in str(e.value)
 
 
+def test_degree_bounds_are_positioned_errors():
+    for layer in ("Monomial(degree=101)", "RectifiedMonomial(101)", "Monomial(-1)",
+                  "Polynomial(coef=(" + ", ".join(["1"] * 102) + "))", 'Polynomial(coef="x")'):
+        with pytest.raises(ntkc.NtkError) as e:
+            ntkc.compile(f"input vector(dim=2)\nnet n {{ Dense {layer} Dense }}")
+        assert e.value.line == 2 and e.value.column >= 15, layer
+    ntkc.compile("input vector(dim=2)\nnet n { Dense RectifiedMonomial(100) Monomial(3) Dense }")
+
+
 def test_radial_rule_is_gaussian():
     """The radial rule integrates r^k against r·e^{−r²/2} on [0, ∞) exactly
     (2^{k/2}·Γ(k/2 + 1)) for every k < 2n that its nodes resolve in floating point."""

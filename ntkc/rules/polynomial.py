@@ -17,7 +17,7 @@ import math
 from collections import defaultdict
 from functools import lru_cache
 
-from ..registry import Param
+from ..registry import Param, ShapeError
 from ._activation import register_activation
 
 
@@ -86,6 +86,18 @@ def horner(coef, x):
     return y
 
 
+MAX_DEGREE = 100  # beyond, E[u²ⁿ] ≥ (2n−1)!! overflows float64 for unit variances
+
+
+def check_degree(what):
+    def check(args):
+        degree = args["degree"] if "degree" in args else len(args["coef"]) - 1
+        if degree > MAX_DEGREE:
+            raise ShapeError(f"{what} must be at most {MAX_DEGREE}, not {degree}: the kernel "
+                             f"grows like (2n−1)!! and overflows floating point")
+    return check
+
+
 def _monomial(args) -> tuple:
     return (0.0,) * args["degree"] + (1.0,)
 
@@ -94,12 +106,12 @@ register_activation(
     "Polynomial", (Param("coef", "floats", doc="coefficients of 1, x, x², …"),),
     lambda c, v1, v2, args: pair_for(args["coef"])(c, v1, v2),
     lambda x, args: horner(args["coef"], x),
-    symbolic=lambda args: symbolic_for(args["coef"]),
+    symbolic=lambda args: symbolic_for(args["coef"]), check=check_degree("the degree of Polynomial"),
     doc="Σₙ coef[n]·xⁿ: Σ' = Σₙₘ coef[n]coef[m]·E[uⁿvᵐ] by Isserlis' theorem")
 
 register_activation(
     "Monomial", (Param("degree", "int", low=0, doc="the power n ≥ 0"),),
     lambda c, v1, v2, args: pair_for(_monomial(args))(c, v1, v2),
     lambda x, args: x ** args["degree"],
-    symbolic=lambda args: symbolic_for(_monomial(args)),
+    symbolic=lambda args: symbolic_for(_monomial(args)), check=check_degree("degree of Monomial"),
     doc="xⁿ: Σ' = E[uⁿvⁿ] = Σₖ C(n,k)²k!((n−k−1)!!)²Σ₁₂ᵏ(Σ₁₁Σ₂₂)^((n−k)/2), Σ̇ = n²·E[uⁿ⁻¹vⁿ⁻¹]")

@@ -23,22 +23,25 @@ zero-variance input (θ = π/2 there).
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
-
 import jax.numpy as jnp
 
 from ..registry import Param
 from . import relu
 from ._activation import cosine, register_activation
-from .polynomial import _dfact
+from .polynomial import _dfact, check_degree
 
 
-@lru_cache(maxsize=None)
+_POLYS = [((), (Fraction(1),))]  # (A₀, B₀): J₀ = π − θ
+
+
 def arccos_polys(n: int):
     """(Aₙ, Bₙ) as tuples of Fractions, lowest power first."""
-    if n == 0:
-        return (), (Fraction(1),)
-    a_prev, b_prev = arccos_polys(n - 1)
+    while len(_POLYS) <= n:
+        _POLYS.append(_next_polys(*_POLYS[-1], len(_POLYS)))
+    return _POLYS[n]
+
+
+def _next_polys(a_prev, b_prev, n: int):
     # Bₙ = n²∫₁^ρ Bₙ₋₁ + (2n−1)!!
     integral = [Fraction(0)] + [b / (k + 1) for k, b in enumerate(b_prev)]
     b = [n * n * t for t in integral]
@@ -119,5 +122,5 @@ def symbolic(args):
 
 register_activation(
     "RectifiedMonomial", (Param("degree", "int", low=0, doc="the power n ≥ 0"),), pair, fn,
-    symbolic=symbolic,
+    symbolic=symbolic, check=check_degree("degree of RectifiedMonomial"),
     doc="max(x,0)ⁿ: Σ' = (Σ₁₁Σ₂₂)^(n/2)·Jₙ(θ)/2π (arc-cosine kernel), Σ̇ = n²(Σ₁₁Σ₂₂)^((n−1)/2)Jₙ₋₁(θ)/2π")
