@@ -299,7 +299,7 @@ def test_degree_bounds_are_positioned_errors():
         with pytest.raises(ntkc.NtkError) as e:
             ntkc.compile(f"input vector(dim=2)\nnet n {{ Dense {layer} Dense }}")
         assert e.value.line == 2 and e.value.column >= 15, layer
-    ntkc.compile("input vector(dim=2)\nnet n { Dense RectifiedMonomial(100) Monomial(3) Dense }")
+    ntkc.compile("input vector(dim=2)\nnet n { Dense RectifiedMonomial(100) Dense Monomial(100) Dense }")
 
 
 def test_radial_rule_is_gaussian():
