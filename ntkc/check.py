@@ -206,7 +206,7 @@ class _Checker:
         bad, _ = non_gaussian_input(result.layers)
         if bad is not None:
             raise self.err(bad.pos, f"{bad.layer} needs a Gaussian input: put a weight layer "
-                                    f"(Dense or Conv) before it (an activation's closed form holds "
+                                    f"(Dense or Conv) before it (its kernel rule holds "
                                     f"for the output of a weight layer, possibly pooled, aggregated "
                                     f"or summed, but not for raw inputs, another activation's output, "
                                     f"or Concat/Flatten channels)")
