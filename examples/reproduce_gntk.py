@@ -141,6 +141,11 @@ def render(results: dict, command: str) -> str:
                 cells.append(f"`{net}` {acc}" + (f" ({sec:.0f}s)" if sec else ""))
             per_net.append(f"- **{name}** ({tag}): " + "; ".join(cells))
     estimate = "no timing to extrapolate from."
+    gaps = {n: tags["jk0"]["best"]["mean"] - PAPER[n][0] for n, tags in results.items() if "jk0" in tags}
+    close = [n for n, g in gaps.items() if abs(g) <= 2]
+    far = [f"{n} ({g:+.1f})" for n, g in gaps.items() if abs(g) > 2]
+    verdict = (f"Within the 2-point goal: {', '.join(close) or 'none'}; outside it: "
+               f"{', '.join(far) or 'none'} (paper-style numbers, jk=0).")
     ref = results.get("IMDBBINARY", {}).get("jk0", {})
     timed = ref.get("gram_seconds", {})
     sec = timed.get("b1_m1_sum") or timed.get("b1_m1_mean")
@@ -153,7 +158,11 @@ def render(results: dict, command: str) -> str:
                     + " here, before any SVM fits.")
     return f"""## GNTK on the TU graph benchmarks (Du et al. 2019)
 
-Command: `{command}` ({machine()}).
+Command: `python examples/reproduce_gntk.py` ({machine()}); it runs MUTAG, PTC,
+IMDB-BINARY, IMDB-MULTI and PROTEINS with the budgeted nets and writes this section
+(here it ran as `--datasets MUTAG`, then `--datasets PTC IMDBBINARY IMDBMULTI PROTEINS`,
+about 27 + 33 minutes on a CPU whose load average stayed at 8–10 from other jobs;
+`--datasets` with no names only re-renders from `docs/results_gntk.json`).
 
 Protocol of the authors' `search.py`: one Gram per configuration over all graphs
 (`examples/gntk_<NAME>.ntk`, net `b<blocks>_m<mlp layers>_<sum|mean>`), copies divided
@@ -178,17 +187,20 @@ Best mean accuracy per configuration (divided-by-min / cosine), with Gram time:
 
 ![GNTK accuracy vs C](results_gntk.png)
 
-**Gap to the paper, stated plainly.** (1) All runs here use jumping knowledge off
-(jk=0: the readout pools only the last block); every number in the paper's Table 1
-used jk=1, which needs the language's branching extension (issue 11). The script takes
-`--ntk 'examples/gntk_jk1_{{name}}.ntk' --tag jk1` to add those rows without other changes.
-(2) The configuration grid is cut to what a shared 2-core CPU computes in about 20
-minutes (a GNTK Gram costs (Σ nodes)² node pairs per layer): MUTAG runs the paper's
-full grid (num_layers ∈ {{2, 4}} = 1 or 3 blocks, 1–3 MLP layers, both scalings), PTC
-runs shallow nets instead of the paper's 9–13 blocks, the larger sets one or two
-one-block nets. NCI1 and COLLAB were not run: {estimate} (3) Like the
-paper's, the paper-style number selects on the test folds; the nested column is the
-honest estimate and is lower.
+**Gap to the paper, stated plainly.** {verdict} Why: (1) all runs here use jumping
+knowledge off (jk=0: the readout pools only the last block); every number in the
+paper's Table 1 used jk=1, which needs the language's branching extension (issue 11).
+The script takes `--ntk 'examples/gntk_jk1_{{name}}.ntk' --tag jk1` to add those rows
+without other changes. (2) The configuration grid is cut to fit a shared 2-core CPU (a
+GNTK Gram costs (Σ nodes)² node pairs per layer, and even the cut grid took about an
+hour): MUTAG runs the paper's full grid (num_layers ∈ {{2, 4}} = 1 or 3 blocks, 1–3 MLP
+layers, both scalings), PTC runs two one-block nets instead of the paper's 9–13 blocks,
+the larger sets one or two one-block nets, with 30 C values and the cosine Gram only.
+NCI1 and COLLAB were not run: {estimate} (3) Like the paper's, the paper-style number
+selects on the test folds; the nested column is the honest estimate. A consistency
+check: `tests/golden/gntk_reference/README.md` records that the GNTK authors' own code
+reaches 85.0 % on MUTAG with num_layers 2–4 under this protocol — the number reproduced
+here — and that the paper's 90.0 is the best over its whole grid.
 """
 
 
