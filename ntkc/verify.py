@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .compile import Body, input_state, plan, run_step
+from .compile import Body, input_state, plan, run_step, run_zero_ntk_prefix
 from .errors import NtkError
 from .finite import FiniteNet, Probe, empirical_draws, finite_net
 from .kernel import GraphBatch, Kernel
@@ -314,8 +314,14 @@ def layer_states(net, a, b) -> dict:
     g1 = None if g1 is None else Graphs(*g1)
     g2 = None if g2 is None else Graphs(*g2)
     steps = plan(net.layers)
-    state = input_state(x1, x2, g1, g2, net.input.nspatial, steps[0].in_diag, True)
-    out = {}
+    start = input_state(x1, x2, g1, g2, net.input.nspatial, steps[0].in_diag, False)
+    # fuse runs the layers up to the first weight layer without Θ (it is 0 there
+    # and Σ' right after); take those states from the very same function.
+    state, rest = run_zero_ntk_prefix(steps, start)
+    k = len(steps) - len(rest)
+    out = {(i,): run_zero_ntk_prefix(steps[:i + 1], start)[0] for i in range(k - 1)}
+    if k:
+        out[(k - 1,)] = state
 
     class Recorded(Body):
         def __init__(self, steps, prefix):
@@ -325,8 +331,8 @@ def layer_states(net, a, b) -> dict:
         def __call__(self, state):
             return run(self.steps, state, self.prefix)
 
-    def run(steps, state, prefix):
-        for i, step in enumerate(steps):
+    def run(steps, state, prefix, offset=0):
+        for i, step in enumerate(steps, offset):
             path = prefix + (i,)
             if step.bodies:
                 # compile.run_step, with bodies that record what they compute
@@ -341,7 +347,7 @@ def layer_states(net, a, b) -> dict:
             out[path] = state
         return state
 
-    run(steps, state, ())
+    run(rest, state, (), k)
     return out
 
 
