@@ -25,7 +25,8 @@ def dense_block(draw):
 def vector_net(draw):
     blocks = draw(st.lists(dense_block(), min_size=1, max_size=4))
     if draw(st.booleans()):
-        blocks.append(f"Residual(alpha={draw(st.sampled_from([0.5, 1.0]))}) "
+        # a residual block reads a Gaussian (a Dense output), as activations must
+        blocks.append(f"Dense(W_std={draw(w_std)}) Residual(alpha={draw(st.sampled_from([0.5, 1.0]))}) "
                       f"{{ {draw(act)} Dense(W_std={draw(w_std)}, b_std={draw(b_std)}) }}")
     return "input vector(dim=3)\nnet n {\n" + "\n".join(blocks) + f"\nDense(W_std={draw(w_std)})\n}}"
 
