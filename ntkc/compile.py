@@ -100,6 +100,24 @@ def _materialise_self(state: State) -> State:
     return state.replace(cov1=cov1, cov2=cov2)
 
 
+def run_zero_ntk_prefix(steps, state: State):
+    """Θ⁰ = 0, and it stays 0 through parameter-free layers (linear maps and
+    activations, Θ' = Σ̇ ⊙ Θ) until the first weight layer, whose Θ' = Σ' +
+    W_std²·T(Θ) is then just Σ'. So run that prefix without Θ (no Conv window
+    sums or graph aggregations of zeros) and set Θ' = Σ' at the weight layer.
+    Returns the state with Θ and the steps still to run."""
+    for i, step in enumerate(steps):
+        role = step.node.rule.role
+        if step.bodies or role not in ("linear", "activation", "weight"):
+            break
+        state = run_step(step, state)
+        if role == "weight":
+            return state.replace(ntk=state.nngp), steps[i + 1:]
+    else:
+        i = len(steps)
+    return state.replace(ntk=jnp.zeros_like(state.nngp)), steps[i:]
+
+
 def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:
     """Σ⁰(x, x') = x·x'/C per position pair, Θ⁰ = 0."""
     channels = x1.shape[-1]
@@ -129,8 +147,9 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
     def kernel_fn(x1, x2, g1, g2):
         g1 = None if g1 is None else Graphs(*g1)
         g2 = None if g2 is None else Graphs(*g2)
-        state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, want_ntk)
-        state = run_steps(steps, state)
+        state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False)
+        state, rest = (run_zero_ntk_prefix(steps, state) if want_ntk else (state, steps))
+        state = run_steps(rest, state)
         return tuple(state.nngp if g == "nngp" else state.ntk for g in get)
 
     return jax.jit(kernel_fn)
