@@ -166,7 +166,8 @@ def run_main(args):
                          f"median {median_time(r)} s, peak {r['rss_peak'] / 2**20:.0f} MiB")
             pairs = list(zip(runs["ntkc"], runs["peer"]))
             row = {
-                "workload": key, "spec": spec, "dtype": dtype,
+                "workload": key, "spec": spec, "dtype": dtype, "commit": commit(),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
                 "ntkc": _summary(runs["ntkc"]), "peer": _summary(runs["peer"]),
                 "time_ratio": spread([_div(median_time(p), median_time(n)) for n, p in pairs]),
                 "rss_ratio": spread([_div(p["rss_peak"], n["rss_peak"]) for n, p in pairs
@@ -176,8 +177,18 @@ def run_main(args):
                 "runs": {k: [_strip(r) for r in v] for k, v in runs.items()},
             }
             rows.append(row)
+    old = load("main") if args.workloads else None
+    if old:  # a subset was rerun: keep the other rows (each row names its commit)
+        redone = {(r["workload"], r["dtype"]) for r in rows}
+        rows = [r for r in old["rows"] if (r["workload"], r["dtype"]) not in redone] + rows
+        rows.sort(key=lambda r: (r["workload"], r["dtype"]))
     floor = run_floor(args)
     save("main", {"rows": rows, "floor": floor})
+
+
+def load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def run_floor(args):
@@ -301,6 +312,18 @@ def machine():
     except Exception as e:  # the report still says what ran
         info["peer"] = f"unavailable: {e}"
     return info
+
+
+def commit():
+    """The ntkc commit measured, with "+dirty" when ntkc/ had uncommitted edits."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ntkc"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except OSError:
+        return "?"
 
 
 def save(name, payload):

@@ -41,9 +41,9 @@ def mib(x):
 
 def main_table(main):
     lines = ["| workload | dtype | ntkc s (min / med) | peer s (min / med) | time ratio peer/ntkc "
-             "min / med / max | target | peak RSS MiB ntkc / peer | RSS ratio min / med / max | "
-             "max rel. diff |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "min / med / max | target | peak RSS MiB ntkc / peer | RSS ratio peer/ntkc min / med / max | "
+             "max rel. diff | ntkc commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in main["rows"]:
         n, p, t, m = r["ntkc"], r["peer"], r["time_ratio"], r["rss_ratio"]
         tr = "—" if t is None else f"{fmt(t['min'])} / **{fmt(t['median'])}** / {fmt(t['max'])}"
@@ -56,7 +56,7 @@ def main_table(main):
         rss = f"{mib(n['rss'] and n['rss']['median'])} / {mib(p['rss'] and p['rss']['median'])}"
         agree = "—" if r["agreement"] is None else f"{r['agreement']:.1e}"
         lines.append(f"| {r['workload']} | {r['dtype']} | {nt} | {pt} | {tr} | {target} | {rss} | "
-                     f"{mr} | {agree} |")
+                     f"{mr} | {agree} | {r.get('commit', '?')} |")
     return "\n".join(lines)
 
 
@@ -212,13 +212,17 @@ MAIN_NOTES = """"max rel. diff" is max |ntkc − peer| / max |peer| on a strided
 Gram (both computed the same kernel; float32 differences are rounding in
 deep arc-cosine recursions). ntkc's blocks: x2 omitted, a Gram whose one-block
 working set is large is split into ≥ 4 row blocks and only the blocks on and
-above the diagonal are computed (W1, W2, W4); W2's blocks of 25 images keep
-its pixel-pair working set small, which is where its memory ratio comes from.
+above the diagonal are computed (W1: 4 row blocks of 500; W2: 6 of 17 images;
+W4: 7 of 29 graphs); W2's small blocks keep its pixel-pair working set small,
+which is where its memory ratio comes from. An RSS ratio below 1 means ntkc's
+process peaked higher (see the note at the end). Rows name the ntkc commit
+measured ("+dirty": with uncommitted edits under ntkc/).
 """
 
 FLOOR_NOTES = """The floor is what any FC kernel must do: x·xᵀ/D for 2000×100 inputs (one
-matrix product) plus 10 elementwise passes over the 2000² result (an
-optimisation barrier between passes keeps XLA from fusing them into one),
+matrix product) plus 10 elementwise passes over the 2000² result (each
+written to memory: a conditional takes it as operand, since XLA:CPU would
+fuse the passes into one and drops optimisation barriers),
 measured in its own process on the same machine and alternated with ntkc's
 W1 run. The target is W1 within 4× of it."""
 
@@ -237,19 +241,34 @@ budget. The blocked result equals unblocked calls to rounding (also tested in
 `tests/test_blocking.py`).
 """
 
-FAST_PATHS = """## What made it fast (measured on this machine, CPU time, float32)
+FAST_PATHS = """## What made it fast (before → after, measured on this machine)
+
+Measured during development with the workloads above, in-process, float32;
+"CPU" is process CPU time (steadier than wall time on the shared machine).
 
 | change | where | before → after |
 |---|---|---|
-| arccos as a cancellation-free series (|x| > ½: 2·asin√((1−|x|)/2)); XLA's atan2-based arccos was ~90 ns/element, the series ~1–9 ns (f32/f64), same ≤ 2 ulp accuracy | `rules/relu.py` | Relu layer on 2000² Σ: 380 ms → ~40 ms; W1 1.5 s → 0.3 s wall |
-| per-example covariances materialised after each layer (XLA fused their producers into the N1×N2 pair loops and recomputed them N times) | `compile.py`, `state.materialise` | W3 0.8 s → 0.27 s |
-| Conv's window sum reads a materialised input (XLA fused the producer into each of the 9 shifted slices) | `rules/conv.py` | W3 0.27 s → 0.05 s; W2 (N=50) 5.1 s → 2.3 s |
-| GraphAgg as one three-operand einsum (one transpose of the N1×N2×V×V array fewer) | `rules/graph.py` | W4 CPU 1.09 s → 0.86 s |
-| symmetric Grams in ≥ 4 row blocks, only blocks on/above the diagonal | `blocking.py` | W4 CPU 0.86 s → 0.34 s; W2 peak RSS 1.2 GiB → 0.5 GiB |
+| arccos without atan2. XLA's `arccos` costs ~90 ns/element here. float32: arccos(a) = √(1−a)·P(a), P a degree-7 Chebyshev fit made at import (≤ 3 ulp); float64: π/2 − asin(a) for a ≤ ½, 2·asin√((1−a)/2) above (cancellation-free), asin by its Taylor series (≤ 2 ulp) | `rules/relu.py` | arccos 90 → 0.8 (f32) / 9 (f64) ns/element; W1 wall 1.5 s → 0.42 s |
+| per-example covariances materialised after each layer: XLA fused their producers into the N1×N2 pair loops and recomputed them per pair | `compile.py`, `state.materialise` | W3 wall 0.8 s → 0.27 s |
+| Conv's window sum reads a materialised input: XLA fused the producer (the previous Relu) into each of the 9 shifted slices | `rules/conv.py` | W3 CPU 0.084 s → 0.022 s; W2 (N=50) CPU ~2.5 s → 0.86 s |
+| GraphAgg as one three-operand einsum: one transpose of the N1×N2×V×V array fewer | `rules/graph.py` | W4 CPU 1.09 s → 0.86 s |
+| x2 omitted: the Gram in row blocks, only blocks on and above the diagonal computed (≥ 4 row blocks when the working set is large, more while blocks stay big) | `blocking.py` | W4 CPU 0.86 s → 0.34 s; W1 CPU 0.165 s → 0.124 s; W2 peak RSS 4.4 GiB → 0.35 GiB |
+| float32 arccos in one branch (above) | `rules/relu.py` | W1 CPU 0.127 s → 0.119 s |
 
-`optimization_barrier` would be the natural tool for the two materialisations,
-but XLA:CPU expands it before fusion; `state.materialise` uses a conditional
-(whose operand XLA must materialise) with both branches returning the value.
+`lax.optimization_barrier` would be the natural tool for the two
+materialisations, but XLA:CPU expands it before fusion; `state.materialise`
+uses a conditional instead (its operand must exist in memory), both branches
+returning the same value.
+
+**Where the targets are not met, and why.** Peak RSS on the small workloads
+(W1, W3) is set by the process, not the kernel: JAX 0.10's runtime is ~35 MiB
+larger than the peer's JAX 0.4.30, and compiling the fused kernel costs
+~80–140 MiB of RSS, against W3's 2.5 MiB working set. The FC floor ratio is
+set by arithmetic: the floor's passes do 3 operations per element, W1's
+layers about 45 (the arc-cosine formula for Σ and Σ̇, Θ's update, Dense),
+and the fused loop is compute-bound; computing only blocks on and above the
+diagonal (5/8 of the Gram) is what the floor, which computes all of it, does
+not get.
 """
 
 

@@ -13,6 +13,7 @@ from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
 from ..shapes import VECTOR
+from ..state import materialise
 from ._spatial import pad_axes, per_axis, window_plan, window_slices
 
 
@@ -46,12 +47,17 @@ def _global_pool(mean: bool):
         axes_of = lambda a: tuple(range(a.ndim - 2 * d, a.ndim))
 
         def pool(a, which):
-            w = _node_weights(state, which)
-            if w is None:
-                return a.mean(axes_of(a)) if mean else a.sum(axes_of(a))
-            weights, count = w
-            total = (a * weights).sum(axes_of(a))
-            return total / jnp.where(count > 0, count, 1) if mean else total
+            def reduce(a):
+                w = _node_weights(state, which)
+                if w is None:
+                    return a.mean(axes_of(a)) if mean else a.sum(axes_of(a))
+                weights, count = w
+                total = (a * weights).sum(axes_of(a))
+                return total / jnp.where(count > 0, count, 1) if mean else total
+            # The pair array is reduced from memory: fused with its producer, XLA:CPU's
+            # reduction fusion materialises every broadcast constant of that producer
+            # (an activation's) as a full pair-sized array instead.
+            return materialise(a, reduce) if which == "cross" else reduce(a)
 
         return state.map(pool).replace(nspatial=0, diag=True)
     return kernel
@@ -103,7 +109,11 @@ def _flatten_kernel(state, args, in_shape):
     d = state.nspatial
     if d == 0:
         return state
-    return state.map(lambda a, which: a.mean(tuple(range(a.ndim - d, a.ndim)))).replace(nspatial=0)
+    def flatten(a, which):
+        mean = lambda a: a.mean(tuple(range(a.ndim - d, a.ndim)))
+        return materialise(a, mean) if which == "cross" else mean(a)  # as for the global pools
+
+    return state.map(flatten).replace(nspatial=0)
 
 
 def _flatten_symbolic(args, in_shape):
