@@ -182,7 +182,7 @@ def run_main(args):
         redone = {(r["workload"], r["dtype"]) for r in rows}
         rows = [r for r in old["rows"] if (r["workload"], r["dtype"]) not in redone] + rows
         rows.sort(key=lambda r: (r["workload"], r["dtype"]))
-    floor = run_floor(args)
+    floor = dict((old or {}).get("floor", {}), **run_floor(args))
     save("main", {"rows": rows, "floor": floor})
 
 
