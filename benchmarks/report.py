@@ -227,8 +227,9 @@ measured in its own process on the same machine and alternated with ntkc's
 W1 run. The target is W1 within 4× of it."""
 
 SCALING_NOTES = """float32, x2 omitted, one timed call after the warm-up per point; each point
-has {t:.0f} s and a memory cap of {cap:.0f} GiB per process (the machine is
-shared). A failure along a curve (timeout, memory cap, out-of-memory kill,
+has {t:.0f} s for the whole process (import, the compiling warm-up call, the
+timed call) and a memory cap of {cap:.0f} GiB (the machine is shared), so a
+slow compile can time a point out. A failure along a curve (timeout, memory cap, out-of-memory kill,
 error) is recorded as such, and the larger sizes of that curve are then
 skipped for that implementation. The peer computes the whole Gram in one
 call (it has `nt.batch` for blocking, which the benchmark does not use for it:
@@ -254,6 +255,14 @@ Measured during development with the workloads above, in-process, float32;
 | GraphAgg as one three-operand einsum: one transpose of the N1×N2×V×V array fewer | `rules/graph.py` | W4 CPU 1.09 s → 0.86 s |
 | x2 omitted: the Gram in row blocks, only blocks on and above the diagonal computed (≥ 4 row blocks when the working set is large, more while blocks stay big) | `blocking.py` | W4 CPU 0.86 s → 0.34 s; W1 CPU 0.165 s → 0.124 s; W2 peak RSS 4.4 GiB → 0.35 GiB |
 | float32 arccos in one branch (above) | `rules/relu.py` | W1 CPU 0.127 s → 0.119 s |
+| Θ⁰ = 0 until the first weight layer, where Θ' = Σ': no window sums or aggregations of zeros | `compile.run_zero_ntk_prefix` | W4 block of 29 graphs, CPU median 12.6 → 10.7 ms |
+| global pools and Flatten reduce a materialised pair array: fused with the last Relu, XLA:CPU's reduction fusion wrote each of the Relu's broadcast constants out as a full pair-sized array | `rules/pooling.py` | W4 block 10.7 → 9.4 ms; W3 CPU 24 → 17 ms |
+
+Tried and dropped (no gain measurable through the noise): per-example
+1/√Σ₁₁ in Relu instead of a per-pair square root and division; Conv windows
+as `reduce_window` on same-position pairs; Conv without a padded copy (each
+offset's in-range slice zero-extended); the producer writing the padded Conv
+input directly (2× slower: XLA then copies it into the conditional).
 
 `lax.optimization_barrier` would be the natural tool for the two
 materialisations, but XLA:CPU expands it before fusion; `state.materialise`
