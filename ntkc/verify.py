@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -64,7 +63,6 @@ class LayerCheck:
     args: str
     nngp: Check
     ntk: Check
-    note: str = ""
 
     @property
     def passed(self) -> bool:
@@ -128,14 +126,16 @@ class Report:
                 lines.append("no single layer disagrees; the output does (accumulated error "
                              "or a false alarm: rerun with another seed or more samples)")
             else:
-                lines.append(f"first disagreement: {bad.name} at {self.filename}:{bad.line}"
-                             + (f" ({bad.note})" if bad.note else ""))
+                lines.append(f"first disagreement: {bad.name} at {self.filename}:{bad.line}")
         return "\n".join(lines)
 
 
 def _path(path) -> str:
-    """(3,) -> "4"; (3, 0, 1) -> "4.2" (body index dropped when a block has one body)."""
-    return ".".join(str(i + 1) for i in path[::2])
+    """(3,) -> "4"; (3, 0, 1) -> "4[1].2": layer 2 of body 1 of layer 4."""
+    text = str(path[0] + 1)
+    for body, layer in zip(path[1::2], path[2::2]):
+        text += f"[{body + 1}].{layer + 1}"
+    return text
 
 
 def _table(rows) -> str:
@@ -386,7 +386,6 @@ def diagnose_layers(kernel, fnet: FiniteNet, a, b, samples: int, seed: int, z: f
     depth = _depths(fnet)
     width = fnet.width
     checks = []
-    seen_weight = False
     for lay, probe, (nn, nt) in zip(layers, probes, draws):
         st = states[lay.path]
         n1, n2 = st.nngp.shape[:2]
@@ -400,17 +399,9 @@ def diagnose_layers(kernel, fnet: FiniteNet, a, b, samples: int, seed: int, z: f
             wn = m1[:, None, :, None] * m2[None, :, None, :]
             wt = wn[:, :, idx][:, :, :, idx]
         bias = BIAS_PER_LAYER * max(depth[lay.path], 1) / width
-        note = ""
-        role = lay.node.rule.role
-        if role == "weight":
-            seen_weight = True
-        elif role == "activation" and not seen_weight and not lay.path[1:]:
-            note = ("an activation before any weight layer sees the data itself, not a "
-                    "Gaussian pre-activation, so its kernel rule does not describe the network")
         checks.append(LayerCheck(lay.path, lay.node.layer, lay.line, lay.node.describe_args(),
                                  compare("nngp", nn.reshape((samples,) + tn.shape), tn, z, bias, wn),
-                                 compare("ntk", nt.reshape((samples,) + tt.shape), tt, z, bias, wt),
-                                 note))
+                                 compare("ntk", nt.reshape((samples,) + tt.shape), tt, z, bias, wt)))
     return tuple(checks)
 
 
