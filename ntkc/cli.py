@@ -49,7 +49,8 @@ def cmd_check(args):
 
 def check_args(p):
     p.add_argument("file")
-    p.add_argument("--net", help="which net (default: the last in the file)")
+    p.add_argument("--net", help="which net (check: every net in the file; other commands: "
+                                 "the last one)")
 
 
 def layer_table(net) -> str:
@@ -213,6 +214,12 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as e:  # a bug in ntkc, not in the user's input
         if os.environ.get("NTKC_DEBUG"):
             raise
