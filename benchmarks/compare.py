@@ -118,7 +118,9 @@ def _tmp():
 
 
 def inputs_file(spec, dtype, seed=0):
-    path = Path(_tmp()) / f"{spec['name']}-{spec['n']}-{dtype}-{seed}.npz"
+    import hashlib
+    tag = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    path = Path(_tmp()) / f"{spec['name']}-{tag}-{dtype}-{seed}.npz"
     if not path.exists():
         np.savez(path, **workloads.make_inputs(spec, seed, dtype))
     return path
@@ -246,7 +248,10 @@ def run_scaling(args):
     points = []
     failed = {}  # (impl, curve) -> status of the first failure along the curve
     dtype = "float32"
+    old = load("scaling") if args.curves else None
     for curve, label, x, spec in scaling_points(args.quick):
+        if args.curves and not any(curve.startswith(c) for c in args.curves):
+            continue
         inputs = inputs_file(spec, dtype)
         entry = {"curve": curve, "label": label, "n": x, "spec": spec, "dtype": dtype}
         for impl in ("ntkc", "peer"):
@@ -263,8 +268,11 @@ def run_scaling(args):
         samples = entry.pop("_samples", [])
         if len(samples) == 2:
             entry["agreement"] = agreement(samples[0], samples[1])
+        entry["point_timeout"] = args.point_timeout
         points.append(entry)
-        save("scaling", {"points": points, "point_timeout": args.point_timeout,
+        kept = [p for p in (old or {}).get("points", [])
+                if not any(p["curve"].startswith(c) for c in args.curves or ())]
+        save("scaling", {"points": kept + points, "point_timeout": args.point_timeout,
                          "mem_cap": args.mem_cap})
 
 
@@ -355,6 +363,8 @@ def main(argv=None):
     ap.add_argument("--budget-n", type=int, default=20000)
     ap.add_argument("--budget-timeout", type=float, default=900)
     ap.add_argument("--quick", action="store_true", help="small scaling points only")
+    ap.add_argument("--curves", nargs="*", help="rerun only these scaling curves (prefixes: "
+                    "fc, cnn, graphs), keeping the others' saved points")
     args = ap.parse_args(argv)
     if not args.report:
         MACHINE.update(machine())

@@ -161,8 +161,13 @@ def write():
         parts.append("### The FC floor\n\n" + FLOOR_NOTES + "\n\n" + floor_table(main) + "\n")
     if scaling:
         made = plots(scaling)
+        limits = {}
+        for p in scaling["points"]:
+            limits.setdefault(p.get("point_timeout", scaling["point_timeout"]), []).append(
+                p["curve"].split("-")[0])
+        t = "; ".join(f"{v:.0f} s ({', '.join(sorted(set(c)))})" for v, c in sorted(limits.items()))
         parts.append(f"## Scaling curves (run {scaling['date']})\n\n" + SCALING_NOTES.format(
-            t=scaling["point_timeout"], cap=scaling["mem_cap"] / 2**30) + "\n\n"
+            t=t, cap=scaling["mem_cap"] / 2**30) + "\n\n"
             + "\n\n".join(f"![{t}](img/{n})" for n, t in made) + "\n\n" + scaling_table(scaling)
             + "\n")
     if budget:
@@ -227,7 +232,7 @@ measured in its own process on the same machine and alternated with ntkc's
 W1 run. The target is W1 within 4× of it."""
 
 SCALING_NOTES = """float32, x2 omitted, one timed call after the warm-up per point; each point
-has {t:.0f} s for the whole process (import, the compiling warm-up call, the
+has {t} for the whole process (import, the compiling warm-up call, the
 timed call) and a memory cap of {cap:.0f} GiB (the machine is shared), so a
 slow compile can time a point out. A failure along a curve (timeout, memory cap, out-of-memory kill,
 error) is recorded as such, and the larger sizes of that curve are then
