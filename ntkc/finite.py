@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .check import CheckedNet, Node
+from .errors import NtkError
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ class FiniteNet:
                  dtype=jnp.float32):
         out_width = width if out_width is None else out_width
         if not (isinstance(width, int) and width >= 1):
-            raise ValueError(f"width must be a whole number >= 1, not {width!r}")
+            raise NtkError(f"width must be a whole number >= 1, not {width!r}")
         if not (isinstance(out_width, int) and out_width >= 1):
-            raise ValueError(f"out_width must be a whole number >= 1, not {out_width!r}")
+            raise NtkError(f"out_width must be a whole number >= 1, not {out_width!r}")
         self.net, self.width, self.out_width = net, width, out_width
         self.dtype = jnp.dtype(dtype)
         shape = net.input
