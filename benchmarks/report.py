@@ -102,7 +102,7 @@ def plots(scaling):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     IMG.mkdir(parents=True, exist_ok=True)
-    families = [("fc", "FC (2000 features … N×100 inputs), float32", "N examples"),
+    families = [("fc", "FC, N×100 inputs, float32", "N examples"),
                 ("cnn", "CNN-GAP, float32", "N images"),
                 ("graphs", "graphs of 10–50 nodes, float32", "N graphs")]
     made = []
@@ -126,8 +126,9 @@ def plots(scaling):
                                  label=f"{impl} {label}")
                     axes[1].plot(xs, [p[impl]["rss_peak"] / 2**20 for p in ok], style,
                                  color=colour, label=f"{impl} {label}")
-                for p in bad:  # a failure: an ✕ at the top of the time axis
-                    axes[0].plot([p["n"]], [_fail_height(scaling)], "x", color=colour, ms=9)
+                for p in bad:  # a failure: ✕ (peer) or + (ntkc) at the time limit
+                    axes[0].plot([p["n"]], [p.get("point_timeout", _fail_height(scaling))],
+                                 "x" if impl == "peer" else "+", color=colour, ms=10, mew=2)
         for ax, ylabel in zip(axes, ("seconds (after warm-up)", "peak RSS, MiB")):
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -135,7 +136,8 @@ def plots(scaling):
             ax.set_ylabel(ylabel)
             ax.grid(True, which="both", alpha=0.3)
         axes[0].legend(fontsize=7)
-        fig.suptitle(f"{title}: ntkc (solid) vs neural-tangents 0.6.5 (dashed); ✕ = peer failed")
+        fig.suptitle(f"{title}: ntkc (solid) vs neural-tangents 0.6.5 (dashed); "
+                     f"✕ peer / + ntkc failed (drawn at the time limit)")
         fig.tight_layout()
         name = f"perf-{prefix}.png"
         fig.savefig(IMG / name, dpi=110)
