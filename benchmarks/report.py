@@ -276,7 +276,18 @@ materialisations, but XLA:CPU expands it before fusion; `state.materialise`
 uses a conditional instead (its operand must exist in memory), both branches
 returning the same value.
 
-**Where the targets are not met, and why.** Peak RSS on the small workloads
+**Where the targets are not met, and why.** float64 W2 (≈3.5× against ≥5×)
+and W3 (≈1.5× against ≥2×): the peer's float64 CNN path is 3–8× faster than
+its own float32 one, while ntkc's float64 is 2–4× slower than its float32
+(twice the bytes through the window sums, a 24-term series for arccos). The
+profile of a W2 float64 block puts most of the time in memory passes around
+the Conv rule, not in arithmetic: the padded copy of the pair array, the
+conditional's copy of its operand, the 9 shifted reads. Getting to 5× needs a
+Conv window sum that reads the activation's output once without a padded copy
+(a hand-written fused loop; XLA:CPU offers no way to express it with the
+materialisation it needs); W3 float64's 0.04 s of CPU is dominated by the
+number of small XLA operations, whose wall time on this loaded machine is
+3–7× their CPU time. Peak RSS on the small workloads
 (W1, W3) is set by the process, not the kernel: JAX 0.10's runtime is ~35 MiB
 larger than the peer's JAX 0.4.30, and compiling the fused kernel costs
 ~80–140 MiB of RSS, against W3's 2.5 MiB working set. The FC floor ratio is
