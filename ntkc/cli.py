@@ -85,7 +85,8 @@ def cmd_kernel(args):
     x1 = load_inputs(args.x1, kernel)
     x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
     names = tuple(g.strip() for g in args.get.split(",") if g.strip())
-    out = kernel(x1, x2, get=names, batch_size=args.batch_size)
+    out = kernel(x1, x2, get=names, batch_size=args.batch_size, memory_limit=args.memory_limit,
+                 progress=args.progress)
     if len(names) == 1:
         np.save(args.out, np.asarray(out[0]))
     else:
@@ -101,7 +102,14 @@ def kernel_args(p):
     p.add_argument("--x2", help="second input (default: x1)")
     p.add_argument("--get", default="ntk", help="nngp, ntk or nngp,ntk (default ntk)")
     p.add_argument("--out", required=True, help="output .npy (one kernel) or .npz (several)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=_positive, default=None,
+                   help="rows per block (default: planned from --memory-limit)")
+    p.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="working-memory budget per block, e.g. 8GB or 512MiB (default 2GiB, "
+                        "ntkc.blocking.DEFAULT_MEMORY)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: on when stderr is a terminal "
+                        "and the Gram has several blocks)")
 
 
 def load_inputs(path, kernel):

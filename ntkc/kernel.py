@@ -180,9 +180,11 @@ class Kernel:
         per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
         plan = blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size, len(devices))
         if plan.single and len(devices) == 1:
-            if b is None:
-                return self._fn(get, True)(x1, None, g1, None)
-            return self._fn(get, False)(x1, b[0], g1, b[1])
+            # uncommitted inputs follow the default device: make it the one asked for
+            with jax.default_device(devices[0]):
+                if b is None:
+                    return self._fn(get, True)(x1, None, g1, None)
+                return self._fn(get, False)(x1, b[0], g1, b[1])
         out = blocking.run(self._fn(get, False), a, b, plan, len(get), devices, progress)
         # the assembled NumPy buffers become the results without another copy
         return tuple(jax.device_put(o, may_alias=True) for o in out)

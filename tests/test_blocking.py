@@ -162,6 +162,10 @@ MULTI = textwrap.dedent("""
             err = np.abs(got - single).max() / np.abs(single).max()
             assert err < 1e-12, err
     assert set(used) == {0, 1}, used
+    # one block on a device that is not the default one runs there
+    second = jax.devices()[1]
+    out = k(x, devices=[second])
+    assert out.devices() == {second}, out.devices()
     print("ok", sorted(set(used)))
 """)
 
@@ -173,3 +177,23 @@ def test_blocks_spread_over_two_devices_match_one_device():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip() == "ok [0, 1]"
+
+
+def test_cli_kernel_with_a_memory_limit_matches_the_api(tmp_path, capsys):
+    from ntkc.cli import main
+    src = tmp_path / "n.ntk"
+    src.write_text("input vector(dim=3)\nnet n { Dense(W_std=1.4, b_std=0.1) Relu Dense }\n")
+    x = np.random.default_rng(3).standard_normal((40, 3))
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "k.npz"
+    # 4 KiB holds a few pairs: the Gram is computed in many blocks
+    code = main(["kernel", str(src), "--x1", str(tmp_path / "x.npy"), "--get", "nngp,ntk",
+                 "--out", str(out), "--memory-limit", "4KiB", "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    got = np.load(out)
+    want = ntkc.compile(src.read_text())(x, get=("nngp", "ntk"))
+    for name, w in zip(("nngp", "ntk"), want):
+        np.testing.assert_allclose(got[name], np.asarray(w), rtol=1e-12)
+    code = main(["kernel", str(src), "--x1", str(tmp_path / "x.npy"), "--out", str(out),
+                 "--memory-limit", "lots"])
+    assert code != 0 and "memory_limit 'lots'" in capsys.readouterr().err
