@@ -174,7 +174,11 @@ def write():
             + "\n")
     if budget:
         parts.append("## Memory budget\n\n" + budget_text(budget))
+    cnn = load("budget_cnn")
+    if cnn:
+        parts.append(budget_cnn_text(cnn))
     parts.append(FAST_PATHS)
+    parts.append(MULTI_DEVICE)
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(parts))
     print(f"wrote {DOC.relative_to(ROOT)}")
@@ -192,6 +196,41 @@ def budget_text(budget):
             f"top-left 2000² Gram max rel. diff {s.get('gram_top_left', float('nan')):.1e}, "
             f"a 1000×1000 cross block {s.get('cross_block', float('nan')):.1e}.\n\n"
             + BUDGET_NOTES)
+
+
+def budget_cnn_text(r):
+    what = "the full Gram" if r["full"] else (f"a strip of the first {r['shape'][0]} rows against "
+                                               f"all {r['n']} images (the same blocks the full "
+                                               "Gram is made of)")
+    rest = ("" if r["full"] else
+            f" At the strip's rate the full symmetric Gram takes about "
+            f"{r['full_gram_seconds_estimate'] / 60:.0f} minutes on this CPU; it was not run to "
+            "the end here (`--full` does).")
+    return (f"CNN-GAP under a budget (`python benchmarks/budget_cnn.py`, W2's network on "
+            f"{r['n']} seeded images of {r['side']}×{r['side']}, float32, memory_limit="
+            f"\"{r['memory_limit']}\"): every image pair carries all ({r['side']}·{r['side']})² "
+            f"pixel pairs through three layers, {r['bytes_per_pair'] / 2**20:.2f} MiB of working "
+            f"set per pair, so the unblocked {r['n']}² state would be "
+            f"~{r['bytes_per_pair'] * r['n'] ** 2 / 1e12:.0f} TB. The planner cuts it into blocks "
+            f"of {r['blocks'][0]}×{r['blocks'][1]} pairs; {what} took {r['seconds']:.0f} s "
+            f"including compilation at peak RSS **{r['rss_peak_gib']:.2f} GiB**, "
+            f"{'every entry finite' if r['finite'] else 'NON-FINITE ENTRIES'}, its corner equal to an unblocked call to "
+            f"{r['corner_vs_unblocked_max_rel']:.0e}. The peak does not grow with N beyond the "
+            f"result matrix, so the full Gram fits this 24 GiB machine.{rest}\n")
+
+
+MULTI_DEVICE = """## Multi-device and GPU
+
+Blocks are spread over `jax.local_devices()` (or the `devices=` given), each block's
+inputs placed on its device and the results assembled on the host.
+`tests/test_blocking.py` runs a CNN on two forced CPU devices
+(`XLA_FLAGS=--xla_force_host_platform_device_count=2`) and checks the spread Gram,
+symmetric and not, against one device to 1e-12, that both devices received blocks,
+and that a one-block Gram runs on the device asked for. No GPU was lent to the
+sessions that built this, so there are no GPU timings here yet: `python
+benchmarks/compare.py` on a GPU machine records its devices in
+`benchmarks/results/*.json` next to the numbers.
+"""
 
 
 HEADER = """# Performance
