@@ -315,8 +315,8 @@ materialisations, but XLA:CPU expands it before fusion; `state.materialise`
 uses a conditional instead (its operand must exist in memory), both branches
 returning the same value.
 
-**Where the targets are not met, and why.** float64 W2 (≈3.5× against ≥5×)
-and W3 (≈1.5× against ≥2×): the peer's float64 CNN path is 3–8× faster than
+**Where the targets are not met, and why.** float64 W2 (≈3.5× against ≥5×, unchanged on an idle machine)
+and W3 (≈1.8× idle, 1.5× loaded, against ≥2×): the peer's float64 CNN path is 3–8× faster than
 its own float32 one, while ntkc's float64 is 2–4× slower than its float32
 (twice the bytes through the window sums, a 24-term series for arccos). The
 profile of a W2 float64 block puts most of the time in memory passes around
