@@ -3,8 +3,8 @@
     python benchmarks/budget_cnn.py [--rows 100] [--full] [--memory-limit 8GB]
 
 Every pair of images needs all (16·16)² pixel pairs through three Conv/ReLU
-layers before the average pool, so one pair's working set is ~1.5 MB (float32)
-and the 2000² Gram's unblocked state would be ~6 TB. With ``memory_limit`` the
+layers before the average pool, so one pair's working set is ~3 MiB (float32,
+``ntkc.compile.bytes_per_pair``) and the 2000² Gram's unblocked state ~13 TB. With ``memory_limit`` the
 planner cuts the Gram into blocks that fit. By default this computes a strip of
 ``--rows`` rows against all 2000 images (the same blocks the full Gram is made
 of, so the same peak memory) and extrapolates the full Gram's time from it;
@@ -69,8 +69,8 @@ def main(argv=None):
     m = min(32, rows)
     corner = np.asarray(kernel(x[:m], x[:m]))
     rel = float(np.abs(k[:m, :m] - corner).max() / np.abs(corner).max())
-    pairs = a.n * (a.n + 1) // 2 if a.full else rows * a.n
     full_pairs = a.n * (a.n + 1) // 2
+    pairs = full_pairs if a.full else rows * a.n
     result = {
         "n": a.n, "side": a.side, "network": workloads.ntk_source(spec), "dtype": "float32",
         "memory_limit": a.memory_limit, "bytes_per_pair": per_pair,

@@ -106,15 +106,11 @@ def main(argv=None):
             rows.append(f"| {task} | {v['train']}/{v['test']} | `{net}` | {v['cntk_svc']:.2f} (C={v['cntk_svc_C']:.3g}) | "
                         f"{v['cntk_flow']:.2f} | {v['rbf']:.2f} (C={v['rbf_params']['C']:.3g}, "
                         f"γ={v['rbf_params']['gamma']:.3g}) |")
-    if "cntk_gap" in results:
-        gap_text = ("The global-average-pooling CNTK (`cntk_gap`, the stronger kernel in Arora et al. "
-                    "2019) needs all 64² pixel pairs per image pair (64× the work of `cntk_flat` "
-                    "per pair); its Gram of all 1797 digits was computed in one run, blocked "
-                    "by the planner.")
-    else:
-        gap_text = ("The global-average-pooling CNTK (`cntk_gap`, the stronger kernel in Arora et al. "
-                    "2019) needs all 64² pixel pairs per image pair (64× the work of `cntk_flat`); "
-                    "pass `--nets cntk_flat cntk_gap` to add it.")
+    gap_text = ("The global-average-pooling CNTK (`cntk_gap`, the stronger kernel in Arora et al. "
+                "2019) needs all 64² pixel pairs per image pair (64× the work of `cntk_flat` per "
+                "pair); " + ("its Gram of all 1797 digits was computed in one run, blocked by the "
+                             "planner." if "cntk_gap" in results else
+                             "pass `--nets cntk_flat cntk_gap` to add it."))
     command = "python examples/reproduce_cntk_digits.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_section("digits", f"""## CNTK on 8×8 digits vs an RBF SVM
 

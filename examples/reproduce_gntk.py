@@ -157,7 +157,8 @@ def render(results: dict, command: str) -> str:
     timed = {}
     for tag in ("jk0", "jk1"):
         ref = results.get("IMDBBINARY", {}).get(tag, {})
-        sec = ref.get("gram_seconds", {}).get("b1_m1_sum") or ref.get("gram_seconds", {}).get("b1_m1_mean")
+        times = ref.get("gram_seconds", {})
+        sec = times.get("b1_m1_sum") or times.get("b1_m1_mean")
         if sec:
             timed = {"sec": sec, "nodes": ref["nodes"]}
     if timed:

@@ -105,7 +105,7 @@ def run_set(name, args, kernels):
     return out
 
 
-def render(results: dict, names: list, command: str, all90: int, limit: int) -> str:
+def render(results: dict, names: list, command: str, all90: int) -> str:
     done = [n for n in names if n in results]
     left = [n for n in names if n not in results]
     methods = ["NTK", "RF", "Gaussian SVM"]
@@ -204,7 +204,7 @@ def main(argv=None):
     if not args.no_docs:
         given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--render-only"]
         command = " ".join(["python examples/reproduce_uci.py"] + given)
-        write_section("uci", render(results, all90, command, len(all90), args.max_n))
+        write_section("uci", render(results, all90, command, len(all90)))
     print(f"total {clock():.0f}s")
 
 
