@@ -25,10 +25,15 @@ import numpy as np
 from .errors import NtkError
 
 DEFAULT_MEMORY = 2 * 2**30   # working memory for one block, bytes
-SPLIT_WORK = 64 * 2**20      # a symmetric Gram whose one-block working set exceeds this
-MIN_ROWS = 16                # is split into ≥ 4 row blocks (10 of 16 blocks computed, 5/8
-                             # of the work), more while blocks stay above SPLIT_WORK/4
-                             # (→ 1/2 of the work), each of ≥ MIN_ROWS examples
+# The working set one block should have for speed, whatever the memory budget.
+# On a CPU a block's position-pair arrays are streamed through by every layer;
+# measured on a 2-core EPYC (32 MiB L3), the cost per example pair doubles
+# once a block's working set passes ~50 MiB (CNN-GAP 8×8 and 16×16, float32
+# and float64), so blocks aim at 32 MiB. Accelerators want large kernels: big
+# symmetric Grams are still cut, so only the blocks on and above the diagonal
+# are computed.
+BLOCK_WORK = {"cpu": 32 * 2**20}
+ACCEL_BLOCK_WORK = 2**30
 PROGRESS_AFTER = 2.0         # seconds before a progress bar appears
 
 
@@ -73,31 +78,26 @@ class Plan:
 
 
 def plan(n1: int, n2: int, sym: bool, per_pair: int, memory_limit=None,
-         batch_size: int | None = None, devices: int = 1) -> Plan:
+         batch_size: int | None = None, devices: int = 1, platform: str = "cpu") -> Plan:
     """Block sizes: ``batch_size`` when given, otherwise the largest square
-    blocks whose working set fits the budget, balanced so the last block is
-    not mostly padding. Symmetric Grams with a large working set are split
-    into at least 4 row blocks (only the 10 blocks on and above the diagonal
-    are computed) and into more while each block's working set stays above
-    SPLIT_WORK / 4; with several devices there are enough blocks to give each
-    one work."""
+    blocks whose working set fits both the memory budget and the speed target
+    for ``platform`` (``BLOCK_WORK``), balanced so the last block is not mostly
+    padding. A symmetric Gram in several blocks computes only those on and
+    above the diagonal; with several devices there are enough blocks to give
+    each one work."""
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise NtkError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
         return Plan(n1, n2, batch_size, batch_size, sym)
     budget = parse_memory(memory_limit)
-    pairs = budget // max(per_pair, 1)
-    if pairs < 1:
+    if budget < per_pair:
         if memory_limit is not None:
             raise NtkError(f"memory_limit={memory_limit!r} is below the {per_pair} bytes that "
                            f"one example pair needs at this network's widest layer")
-        pairs = 1
+    target = min(budget, BLOCK_WORK.get(platform, ACCEL_BLOCK_WORK))
+    pairs = max(1, target // max(per_pair, 1))
     if sym:
         blocks = math.ceil(n1 / max(1, math.isqrt(pairs)))
-        work = n1 * n1 * per_pair
-        if work > SPLIT_WORK:
-            wanted = max(4, math.ceil(math.sqrt(4 * work / SPLIT_WORK)))
-            blocks = max(blocks, min(wanted, n1 // MIN_ROWS))
         if devices > 1:
             blocks = max(blocks, min(2, n1))
         size = math.ceil(n1 / blocks)

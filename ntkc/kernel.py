@@ -85,12 +85,7 @@ class Kernel:
         list of JAX devices, default all local ones) share the blocks;
         ``progress`` forces the progress bar on or off (default: on for runs
         over a few seconds when stdout and stderr are terminals)."""
-        names = (get,) if isinstance(get, str) else tuple(get)
-        for g in names:
-            if g not in ("nngp", "ntk"):
-                raise NtkError(f"get={g!r}: ask for 'nngp', 'ntk' or a tuple of them")
-        if not names:
-            raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
+        names = _names(get)
         a = self._prepare(x1, "x1")
         b = None if x2 is None else self._prepare(x2, "x2", like=a)
         out = self._blocked(a, b, names, batch_size, memory_limit, devices, progress)
@@ -167,18 +162,30 @@ class Kernel:
             self._fns[key] = fuse(self.net, get, same)
         return self._fns[key]
 
-    def _blocked(self, a, b, get, batch_size, memory_limit, devices, progress):
-        """One call when the Gram fits the memory budget in one block, else
-        blocks (see ``ntkc.blocking``); x2 omitted computes each pair once."""
+    def plan(self, x1, x2=None, get="ntk", batch_size: int | None = None,
+             memory_limit=None, devices=None) -> blocking.Plan:
+        """The blocks ``kernel(x1, x2, …)`` would compute, as a ``blocking.Plan``
+        (``rows × cols`` examples each; ``plan.single``: one call)."""
+        names = _names(get)
+        a = self._prepare(x1, "x1")
+        b = None if x2 is None else self._prepare(x2, "x2", like=a)
+        return self._plan(a, b, names, batch_size, memory_limit, _devices(devices))
+
+    def _plan(self, a, b, get, batch_size, memory_limit, devices):
         x1, g1 = a
         n1 = x1.shape[0]
         n2 = n1 if b is None else b[0].shape[0]
-        devices = list(jax.local_devices() if devices is None else devices)
-        if not devices:
-            raise NtkError("devices=[]: give at least one JAX device")
         nodes = x1.shape[1] if g1 is not None else 1
         per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
-        plan = blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size, len(devices))
+        return blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size,
+                             len(devices), devices[0].platform)
+
+    def _blocked(self, a, b, get, batch_size, memory_limit, devices, progress):
+        """One call when the Gram is one block, else blocks (see
+        ``ntkc.blocking``); x2 omitted computes each pair once."""
+        devices = _devices(devices)
+        plan = self._plan(a, b, get, batch_size, memory_limit, devices)
+        x1, g1 = a
         if plan.single and len(devices) == 1:
             # uncommitted inputs follow the default device: make it the one asked for
             with jax.default_device(devices[0]):
@@ -188,6 +195,23 @@ class Kernel:
         out = blocking.run(self._fn(get, False), a, b, plan, len(get), devices, progress)
         # the assembled NumPy buffers become the results without another copy
         return tuple(jax.device_put(o, may_alias=True) for o in out)
+
+
+def _names(get) -> tuple:
+    names = (get,) if isinstance(get, str) else tuple(get)
+    for g in names:
+        if g not in ("nngp", "ntk"):
+            raise NtkError(f"get={g!r}: ask for 'nngp', 'ntk' or a tuple of them")
+    if not names:
+        raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
+    return names
+
+
+def _devices(devices) -> list:
+    devices = list(jax.local_devices() if devices is None else devices)
+    if not devices:
+        raise NtkError("devices=[]: give at least one JAX device")
+    return devices
 
 
 def _as_float_array(x, name):

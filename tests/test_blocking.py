@@ -85,6 +85,8 @@ def test_memory_limit_plans_blocks_from_the_widest_layer():
     p = blocking.plan(10, 10, True, per_pair, memory_limit=9 * per_pair)
     assert (p.rows, p.cols, p.count()) == (3, 3, 10)
     x = rng().standard_normal((10, 4, 4, 2))
+    assert kernel.plan(x, memory_limit=9 * per_pair) == p
+    assert kernel.plan(x, x[:4], get="nngp", memory_limit=9 * per_pair).rows == 4
     np.testing.assert_allclose(np.asarray(kernel(x, memory_limit=9 * per_pair)),
                                np.asarray(kernel(x, batch_size=10)), rtol=1e-12, atol=1e-14)
     # x2 given: blocks balanced so the last one is not mostly padding
@@ -93,13 +95,25 @@ def test_memory_limit_plans_blocks_from_the_widest_layer():
     assert blocking.plan(10, 7, False, per_pair, memory_limit="1GB").single
 
 
-def test_default_budget_splits_large_symmetric_grams():
-    big = blocking.plan(2000, 2000, True, 48)  # 2000² × 48 B = 2.9 × SPLIT_WORK
-    assert big.rows == 500 and big.count() == 10
-    huge = blocking.plan(100, 100, True, 12 * 4096 * 4)  # W2: 100² × 196 KB = 30 × SPLIT_WORK
-    assert huge.rows == 17 and huge.count() == 21  # 6 row blocks (100 // MIN_ROWS)
-    small = blocking.plan(100, 100, True, 24)
-    assert small.single
+def test_blocks_aim_at_the_platform_working_set():
+    cpu = blocking.BLOCK_WORK["cpu"]
+    # W1: 2000² pairs × 48 B; √(32 MiB / 48 B) = 836 a side → 3 row blocks of 667,
+    # and only the 6 on and above the diagonal are computed
+    big = blocking.plan(2000, 2000, True, 48)
+    assert (big.rows, big.count()) == (667, 6) and big.rows ** 2 * 48 <= cpu
+    # W2 in float64: 393 KiB a pair → 9 a side, 12 row blocks (the last padded)
+    w2 = blocking.plan(100, 100, True, 12 * 4096 * 8)
+    assert (w2.rows, w2.count()) == (9, 78)
+    # an accelerator gets large blocks, still cut so symmetry saves work
+    gpu = blocking.plan(100, 100, True, 12 * 4096 * 8, platform="gpu")
+    assert gpu.rows == 50 and gpu.count() == 3
+    assert blocking.plan(100, 100, True, 24).single
+    # x2 given: one call while it fits the target, else near-square blocks
+    assert blocking.plan(100, 300, False, 1000).single
+    cut = blocking.plan(100, 300, False, 12 * 4096 * 8)
+    assert (cut.rows, cut.cols) == (9, 9) and not cut.single
+    # a memory budget below the target still bounds the blocks
+    assert blocking.plan(2000, 2000, True, 48, memory_limit="1MB").rows == 143
 
 
 @pytest.mark.parametrize("text,value", [

@@ -51,13 +51,31 @@ def pad_axes(a, axes, pads, circular: bool):
     return jnp.pad(a, widths, mode="wrap" if circular else "constant")
 
 
-def window_slices(a, axes, offsets, out, stride):
-    """``a`` restricted on ``axes`` to positions offset + stride·i, i < out."""
-    start = [0] * a.ndim
-    limit = list(a.shape)
-    strides = [1] * a.ndim
-    for ax, o, n, s in zip(axes, offsets, out, stride):
-        start[ax] = o
-        limit[ax] = o + (n - 1) * s + 1
-        strides[ax] = s
-    return lax.slice(a, start, limit, strides)
+def window_sum(a, axes, size: int, window: int, stride: int, pads, out: int, circular: bool):
+    """Σ over offsets o < window of ``a`` at position stride·i + o − pads[0],
+    i < out, on every axis in ``axes`` at once (the same offset on each: a Conv
+    moves both positions of a pair together), zero outside [0, size) or
+    wrapped around when ``circular``.
+
+    One axis (group) at a time, a k×k window costs 2k shifted adds, not k².
+    Zero padding is never materialised: each offset's in-range part is sliced
+    and padded back with zeros, which XLA fuses into the sum."""
+    lo, hi = pads
+    if circular:
+        a = pad_axes(a, axes, [pads] * len(axes), circular=True)
+        lo, size = 0, size + lo + hi
+    total = None
+    for o in range(window):
+        first = max(0, -((o - lo) // stride))                 # ⌈(lo − o)/stride⌉
+        stop = min(out, (size - 1 - o + lo) // stride + 1)
+        if stop <= first:
+            continue
+        start = stride * first + o - lo
+        begin, limit, steps = [0] * a.ndim, list(a.shape), [1] * a.ndim
+        widths = [(0, 0, 0)] * a.ndim
+        for ax in axes:
+            begin[ax], limit[ax], steps[ax] = start, start + (stop - first - 1) * stride + 1, stride
+            widths[ax] = (first, out - stop, 0)
+        piece = lax.pad(lax.slice(a, begin, limit, steps), jnp.zeros((), a.dtype), widths)
+        total = piece if total is None else total + piece
+    return total

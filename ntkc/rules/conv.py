@@ -8,15 +8,13 @@ With only same-position pairs kept (after demand analysis) the rule is the
 same windowed mean on the diagonal.
 """
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
 from ..state import materialise
-from ._spatial import pad_axes, per_axis, window_plan, window_slices
+from ._spatial import pad_axes, per_axis, window_plan, window_sum
 
 
 def _plan(s, args):
@@ -34,28 +32,26 @@ def shape(s, args):
     return s.with_spatial(out)
 
 
-def _window_mean(a, d, window, stride, out, pads, circular, paired):
-    """Mean over the window of (paired) shifted slices of the last axes."""
+def _window_mean(a, d, window, stride, sizes, pads, circular, paired):
+    """Mean over the window of the last d (or, paired, 2d) axes, offsets tied
+    between the two positions of a pair; one spatial axis at a time."""
     lead = a.ndim - (2 * d if paired else d)
-    p_axes = list(range(lead, lead + d))
-    axes = p_axes + ([ax + d for ax in p_axes] if paired else [])
     size = 1
     for k in window:
         size *= k
 
     def mean(a):
-        a = pad_axes(a, axes, pads * (2 if paired else 1), circular)
-        total = None
-        for offs in itertools.product(*(range(k) for k in window)):
-            offs = tuple(offs) * (2 if paired else 1)
-            piece = window_slices(a, axes, offs, out * (2 if paired else 1),
-                                  stride * (2 if paired else 1))
-            total = piece if total is None else total + piece
-        return total / size
+        for i in range(d):
+            axes = (lead + i, lead + d + i) if paired else (lead + i,)
+            a = window_sum(a, axes, sizes[i], window[i], stride[i], pads[i], out[i], circular)
+            if i < d - 1:
+                a = materialise(a)  # else each later shift recomputes this sum
+        return a / size
 
+    out = [(n + lo + hi - k) // s + 1 for n, k, s, (lo, hi) in zip(sizes, window, stride, pads)]
     # The input is computed into memory once: otherwise XLA fuses its producer
     # (an activation, say) into every shifted slice and evaluates it once per
-    # offset (9× for a 3×3 window).
+    # offset.
     return materialise(a, mean)
 
 
@@ -67,7 +63,7 @@ def kernel(state, args, in_shape):
     w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
 
     def conv(a):
-        return _window_mean(a, d, window, stride, out, pads, circular, paired)
+        return _window_mean(a, d, window, stride, in_shape.spatial, pads, circular, paired)
 
     new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
     if state.ntk is None:

@@ -6,15 +6,13 @@ makes ``Conv … Flatten`` cheap; AvgPool averages each side of a pair over its
 window independently, as ``stax.AvgPool`` (zero padding counted).
 """
 
-import itertools
-
 import jax.numpy as jnp
 from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
 from ..shapes import VECTOR
 from ..state import materialise
-from ._spatial import pad_axes, per_axis, window_plan, window_slices
+from ._spatial import per_axis, window_plan, window_sum
 
 
 def _needs_spatial(name):
@@ -146,15 +144,14 @@ def _avg_shape(s, args):
 
 
 def _pool_axes(a, axes, window, stride, out, pads):
-    a = pad_axes(a, axes, pads, circular=False)
-    total = None
-    for offs in itertools.product(*(range(k) for k in window)):
-        piece = window_slices(a, axes, offs, out, stride)
-        total = piece if total is None else total + piece
+    """Mean over each axis's own window (count_include_pad, as stax)."""
     size = 1
-    for k in window:
-        size *= k
-    return total / size
+    for i, ax in enumerate(axes):
+        if i:
+            a = materialise(a)  # else each shift of this axis recomputes the last sum
+        a = window_sum(a, (ax,), a.shape[ax], window[i], stride[i], pads[i], out[i], False)
+        size *= window[i]
+    return a / size
 
 
 def _avg_kernel(state, args, in_shape):
@@ -163,9 +160,10 @@ def _avg_kernel(state, args, in_shape):
 
     def pool(a, which):
         lead = a.ndim - 2 * d
-        p_axes = list(range(lead, lead + d))
-        a = _pool_axes(a, p_axes, window, stride, out, pads)
-        return _pool_axes(a, [ax + d for ax in p_axes], window, stride, out, pads)
+        # both positions of a pair, each over its own window; the input is
+        # computed once, not once per shifted read
+        return materialise(a, lambda a: _pool_axes(a, range(lead, lead + 2 * d), window * 2,
+                                                   stride * 2, out * 2, pads * 2))
 
     return state.map(pool)
 
