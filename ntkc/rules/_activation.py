@@ -21,12 +21,23 @@ def tiny(x):
 
 
 def cosine(c, v1, v2):
-    """c / √(v1·v2) clipped to [-1, 1], and the norm product; 0 where a norm is 0."""
-    prod = v1 * v2
-    ok = prod > tiny(c)
-    norm = jnp.sqrt(jnp.where(ok, prod, 1.0))
-    cos = jnp.clip(jnp.where(ok, c / norm, 0.0), -1.0, 1.0)
-    return cos, jnp.where(ok, norm, 0.0)
+    """c / √(v1·v2) clipped to [-1, 1], and the norm product √(v1·v2); both 0
+    where a variance is below ``tiny``.
+
+    The square roots are taken per side, on the small per-example arrays, so a
+    pair-sized array sees a multiply and one division, not a square root. Where
+    v1 = v2 the norm is v1 itself, as √(v·v) would give: an input paired with
+    itself (the Gram's diagonal) keeps cos = 1 exactly, which √v1·√v2 (off by
+    an ulp) would not, and arccos near 1 magnifies an ulp into √ulp."""
+    def side(v):
+        ok = v > tiny(c)
+        return jnp.where(ok, jnp.sqrt(jnp.where(ok, v, 1.0)), 0.0)
+
+    root1 = side(v1)
+    root2 = root1 if v2 is v1 else side(v2)
+    norm = jnp.where(v1 == v2, jnp.where(root1 > 0, v1, 0.0), root1 * root2)
+    ok = norm > 0
+    return jnp.clip(jnp.where(ok, c / jnp.where(ok, norm, 1.0), 0.0), -1.0, 1.0), norm
 
 
 def make_kernel(pair):

@@ -9,6 +9,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from ..state import materialise
 from ._activation import cosine, register_activation
 
 
@@ -73,6 +74,10 @@ def pair(c, v1, v2, args):
     cos, norm = cosine(c, v1, v2)
     # only π − θ appears; taking it as arccos(−cos) keeps its relative precision as θ → π
     rest = arccos(-cos)
+    if rest.dtype.itemsize > 4:
+        # Σ' and Σ̇ both need it, and XLA:CPU computes each in its own loop; in
+        # float64 the ~30-operation arccos costs more than one pass through memory
+        rest = materialise(rest)
     sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
     sigma = norm / (2 * jnp.pi) * (sin + rest * cos)
     dot = rest / (2 * jnp.pi)
