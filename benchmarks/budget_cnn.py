@@ -44,7 +44,6 @@ def main(argv=None):
 
     import jax
     import ntkc
-    from ntkc import blocking
     from ntkc.compile import bytes_per_pair
 
     spec = workloads.cnn("GlobalAvgPool", n=a.n, side=a.side)
@@ -52,7 +51,8 @@ def main(argv=None):
     kernel = ntkc.compile(workloads.ntk_source(spec))
     per_pair = bytes_per_pair(kernel.net, 4, 1, True)
     rows = a.n if a.full else a.rows
-    plan = blocking.plan(rows, a.n, a.full, per_pair, a.memory_limit, None, len(jax.devices()))
+    plan = kernel.plan(x, memory_limit=a.memory_limit) if a.full else \
+        kernel.plan(x[:rows], x, memory_limit=a.memory_limit)
     print(f"{a.n} images {a.side}×{a.side}: {per_pair / 2**20:.2f} MiB per pair; "
           f"{'full Gram' if a.full else f'strip {rows}×{a.n}'} in blocks of {plan.rows}×{plan.cols} "
           f"pairs under {a.memory_limit}", flush=True)

@@ -256,11 +256,12 @@ WORKLOADS = "\n".join(f"- **{k}** — {v}" for k, v in DESCRIBE.items())
 
 MAIN_NOTES = """"max rel. diff" is max |ntkc − peer| / max |peer| on a strided sample of the
 Gram (both computed the same kernel; float32 differences are rounding in
-deep arc-cosine recursions). ntkc's blocks: x2 omitted, a Gram whose one-block
-working set is large is split into ≥ 4 row blocks and only the blocks on and
-above the diagonal are computed (W1: 4 row blocks of 500; W2: 6 of 17 images;
-W4: 7 of 29 graphs); W2's small blocks keep its pixel-pair working set small,
-which is where its memory ratio comes from. An RSS ratio below 1 means ntkc's
+deep arc-cosine recursions). ntkc's blocks: on a CPU each block's working set aims at
+32 MiB (`blocking.BLOCK_WORK`), and with x2 omitted only the blocks on and
+above the diagonal are computed (W1: 3 row blocks of 667; W2: 12 of 9 images
+in float64, 13 of 8 in float32; W3: 2 of 50 in float64; W4: 5 of 40 graphs);
+W2's small blocks keep its pixel-pair working set small, which is where its
+memory ratio comes from. An RSS ratio below 1 means ntkc's
 process peaked higher (see the note at the end). Rows name the ntkc commit
 measured ("+dirty": with uncommitted edits under ntkc/).
 """
@@ -296,19 +297,26 @@ Measured during development with the workloads above, in-process, float32;
 | change | where | before → after |
 |---|---|---|
 | arccos without atan2. XLA's `arccos` costs ~90 ns/element here. float32: arccos(a) = √(1−a)·P(a), P a degree-7 Chebyshev fit made at import (≤ 3 ulp); float64: π/2 − asin(a) for a ≤ ½, 2·asin√((1−a)/2) above (cancellation-free), asin by its Taylor series (≤ 2 ulp) | `rules/relu.py` | arccos 90 → 0.8 (f32) / 9 (f64) ns/element; W1 wall 1.5 s → 0.42 s |
+| float64 asin by a degree-13 polynomial: the Taylor series (24 terms) economised in Chebyshev form, in exact rational arithmetic at import (as accurate: ≤ 2 ulp) | `rules/relu.py` | W1 float64 0.16 → 0.125 s; W2 float64 0.52 → 0.435 s |
 | per-example covariances materialised after each layer: XLA fused their producers into the N1×N2 pair loops and recomputed them per pair | `compile.py`, `state.materialise` | W3 wall 0.8 s → 0.27 s |
 | Conv's window sum reads a materialised input: XLA fused the producer (the previous Relu) into each of the 9 shifted slices | `rules/conv.py` | W3 CPU 0.084 s → 0.022 s; W2 (N=50) CPU ~2.5 s → 0.86 s |
 | GraphAgg as one three-operand einsum: one transpose of the N1×N2×V×V array fewer | `rules/graph.py` | W4 CPU 1.09 s → 0.86 s |
 | x2 omitted: the Gram in row blocks, only blocks on and above the diagonal computed (≥ 4 row blocks when the working set is large, more while blocks stay big) | `blocking.py` | W4 CPU 0.86 s → 0.34 s; W1 CPU 0.165 s → 0.124 s; W2 peak RSS 4.4 GiB → 0.35 GiB |
 | float32 arccos in one branch (above) | `rules/relu.py` | W1 CPU 0.127 s → 0.119 s |
+| blocks sized for the cache as well as the budget: a CPU block's working set aims at 32 MiB (the per-pair cost doubled past ~50 MiB: CNN-GAP 8×8 float64 114 µs/pair at 8-image blocks, 227 at 17) | `blocking.py` | W2 float64 1.41 s → 0.65 s; W3 float64 26 → 13 ms; W4 float32 136 → 112 ms (idle machine, wall) |
+| Conv and AvgPool window sums one spatial axis at a time (2k shifted adds for a k×k window, not k²), each offset's in-range slice zero-extended by a `lax.pad` that XLA fuses into the sum, so the padded array is never written | `rules/_spatial.window_sum` | one 3×3 Conv on a 17²×8⁴ float64 pair array 4.6 → 2.3 ms; W2 float64 block 114 → 100 µs/pair |
+| activations take √Σ₁₁ and √Σ₂₂ on the per-example arrays: the pair array sees a multiply and a division, no square root (equal variances use v itself, so cos(x, x) = 1 exactly); Relu's float64 arccos computed once into memory for Σ' and Σ̇ | `rules/_activation.cosine`, `rules/relu.py` | Relu on a 12²×8⁴ float32 pair array 0.98 → 0.53 ms, 9²×8⁴ float64 1.96 → 1.24 ms; W2 float64 0.65 → 0.51 s |
 | Θ⁰ = 0 until the first weight layer, where Θ' = Σ': no window sums or aggregations of zeros | `compile.run_zero_ntk_prefix` | W4 block of 29 graphs, CPU median 12.6 → 10.7 ms |
 | global pools and Flatten reduce a materialised pair array: fused with the last Relu, XLA:CPU's reduction fusion wrote each of the Relu's broadcast constants out as a full pair-sized array | `rules/pooling.py` | W4 block 10.7 → 9.4 ms; W3 CPU 24 → 17 ms |
 
-Tried and dropped (no gain measurable through the noise): per-example
-1/√Σ₁₁ in Relu instead of a per-pair square root and division; Conv windows
-as `reduce_window` on same-position pairs; Conv without a padded copy (each
-offset's in-range slice zero-extended); the producer writing the padded Conv
-input directly (2× slower: XLA then copies it into the conditional).
+Tried and dropped: Conv windows as `reduce_window` on same-position pairs;
+the producer writing the padded Conv input directly (2× slower: XLA then
+copies it into the conditional); the first layer's Σ⁰ as C broadcast products
+instead of an einsum (no change); raising glibc's mmap threshold
+(`MALLOC_MMAP_THRESHOLD_`), which removes the page faults of XLA's per-call
+temporary buffer but made cache-sized blocks slower. Two earlier attempts
+(per-example 1/√Σ₁₁; Conv without a padded copy) had shown no gain on a
+loaded machine; remeasured idle, in the forms above, they are in.
 
 `lax.optimization_barrier` would be the natural tool for the two
 materialisations, but XLA:CPU expands it before fusion; `state.materialise`

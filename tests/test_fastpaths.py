@@ -11,15 +11,16 @@ from ntkc.state import materialise
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_arccos_within_three_ulp(dtype):
+def test_arccos_within_a_few_ulp(dtype):
     x = np.concatenate([np.linspace(-1, 1, 200_001), [1, -1, 0, 0.5, -0.5],
                         1 - np.logspace(-1, -15, 60), -1 + np.logspace(-1, -15, 60)])
     x = np.clip(x, -1, 1).astype(dtype)
     got = np.asarray(jax.jit(arccos)(jnp.asarray(x))).astype(np.longdouble)
     ref = np.arccos(x.astype(np.longdouble))
     ulps = np.abs(got - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.longdouble)
-    # float32 evaluates the fit's Horner scheme in float32 (about 2.7 ulp at worst)
-    assert ulps.max() <= 3, float(ulps.max())
+    # float32 evaluates the fit's Horner scheme in float32 (about 2.7 ulp at worst);
+    # float64's economised series is as good as 24 Taylor terms
+    assert ulps.max() <= (3 if dtype == np.float32 else 2), float(ulps.max())
 
 
 @pytest.mark.parametrize("first", [1.0, -2.0, 0.0, np.nan, -np.inf])
