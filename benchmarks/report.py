@@ -258,8 +258,9 @@ MAIN_NOTES = """"max rel. diff" is max |ntkc − peer| / max |peer| on a strided
 Gram (both computed the same kernel; float32 differences are rounding in
 deep arc-cosine recursions). ntkc's blocks: on a CPU each block's working set aims at
 32 MiB (`blocking.BLOCK_WORK`), and with x2 omitted only the blocks on and
-above the diagonal are computed (W1: 3 row blocks of 667; W2: 12 of 9 images
-in float64, 13 of 8 in float32; W3: 2 of 50 in float64; W4: 5 of 40 graphs);
+above the diagonal are computed (row blocks in float32 / float64 — W1: 3 of
+667 / 4 of 500; W2: 8 of 13 / 12 of 9 images; W3: one call / 2 of 50; W4:
+5 of 40 / 7 of 29 graphs; `kernel.plan(x)` shows them);
 W2's small blocks keep its pixel-pair working set small, which is where its
 memory ratio comes from. An RSS ratio below 1 means ntkc's
 process peaked higher (see the note at the end). Rows name the ntkc commit
@@ -323,26 +324,20 @@ materialisations, but XLA:CPU expands it before fusion; `state.materialise`
 uses a conditional instead (its operand must exist in memory), both branches
 returning the same value.
 
-**Where the targets are not met, and why.** float64 W2 (≈3.5× against ≥5×, unchanged on an idle machine)
-and W3 (≈1.8× idle, 1.5× loaded, against ≥2×): the peer's float64 CNN path is 3–8× faster than
-its own float32 one, while ntkc's float64 is 2–4× slower than its float32
-(twice the bytes through the window sums, a 24-term series for arccos). The
-profile of a W2 float64 block puts most of the time in memory passes around
-the Conv rule, not in arithmetic: the padded copy of the pair array, the
-conditional's copy of its operand, the 9 shifted reads. Getting to 5× needs a
-Conv window sum that reads the activation's output once without a padded copy
-(a hand-written fused loop; XLA:CPU offers no way to express it with the
-materialisation it needs); W3 float64's 0.04 s of CPU is dominated by the
-number of small XLA operations, whose wall time on this loaded machine is
-3–7× their CPU time. Peak RSS on the small workloads
-(W1, W3) is set by the process, not the kernel: JAX 0.10's runtime is ~35 MiB
-larger than the peer's JAX 0.4.30, and compiling the fused kernel costs
-~80–140 MiB of RSS, against W3's 2.5 MiB working set. The FC floor ratio is
-set by arithmetic: the floor's passes do 3 operations per element, W1's
-layers about 45 (the arc-cosine formula for Σ and Σ̇, Θ's update, Dense),
-and the fused loop is compute-bound; computing only blocks on and above the
-diagonal (5/8 of the Gram) is what the floor, which computes all of it, does
-not get.
+**Where it stands.** Every time target is met in both dtypes, the float64
+ones included since this round of changes (W2 float64 was 3.5×, W3 float64
+1.8× on the same idle machine before them): the profile of a W2 float64
+block showed the time in memory passes (a padded copy and 9 shifted reads per
+Conv, a per-pair square root and division and the arccos computed twice per
+Relu) and in blocks too large for the cache, and the rows above dated this
+session remove those. Peak RSS on the small workloads (W1, W3) is set by the
+process, not the kernel: JAX 0.10's runtime is ~35 MiB larger than the peer's
+JAX 0.4.30, and compiling the fused kernel costs ~80–140 MiB of RSS, against
+W3's 2.5 MiB working set. The FC floor ratio is set by arithmetic: the
+floor's passes do 3 operations per element, W1's layers about 45 (the
+arc-cosine formula for Σ and Σ̇, Θ's update, Dense), and the fused loop is
+compute-bound; computing only blocks on and above the diagonal is what the
+floor, which computes all of it, does not get.
 """
 
 
