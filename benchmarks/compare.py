@@ -258,7 +258,8 @@ def run_scaling(args):
             if (impl, curve) in failed:
                 entry[impl] = {"status": f"skipped: {failed[impl, curve]} at a smaller size"}
                 continue
-            r = measure(impl, spec, dtype, inputs, 1, args.point_timeout, args.mem_cap)
+            r = measure(impl, spec, dtype, inputs, args.point_repeats, args.point_timeout,
+                        args.mem_cap)
             entry[impl] = _strip(r)
             entry.setdefault("_samples", []).append(r)
             if r["status"] != "ok":
@@ -269,6 +270,7 @@ def run_scaling(args):
         if len(samples) == 2:
             entry["agreement"] = agreement(samples[0], samples[1])
         entry["point_timeout"] = args.point_timeout
+        entry["timed_calls"] = args.point_repeats  # 0: the time is the first call's, compile included
         points.append(entry)
         kept = [p for p in (old or {}).get("points", [])
                 if not any(p["curve"].startswith(c) for c in args.curves or ())]
@@ -359,6 +361,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per run (median)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per main-table run")
     ap.add_argument("--point-timeout", type=float, default=90, help="seconds per scaling point")
+    ap.add_argument("--point-repeats", type=int, default=1,
+                    help="timed calls per scaling point after the warm-up; 0 times the "
+                         "warm-up call itself (compilation included), for points whose "
+                         "Gram takes minutes")
     ap.add_argument("--mem-cap", type=float, default=12 * GiB, help="bytes per scaling run")
     ap.add_argument("--budget-n", type=int, default=20000)
     ap.add_argument("--budget-timeout", type=float, default=900)

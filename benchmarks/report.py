@@ -87,7 +87,8 @@ def scaling_table(scaling):
         if n.get("status") == "ok" and q.get("status") == "ok":
             ratio = fmt(_med(q["times"]) / _med(n["times"]))
         agree = "—" if p.get("agreement") is None else f"{p['agreement']:.1e}"
-        lines.append(f"| {p['label']} | {p['n']} | {cell(n, 't')} | {cell(n, 'm')} | "
+        first = " (first call)" if p.get("timed_calls") == 0 else ""
+        lines.append(f"| {p['label']} | {p['n']}{first} | {cell(n, 't')} | {cell(n, 'm')} | "
                      f"{cell(q, 't')} | {cell(q, 'm')} | {ratio} | {agree} |")
     return "\n".join(lines)
 
@@ -281,7 +282,9 @@ slow compile can time a point out. A failure along a curve (timeout, memory cap,
 error) is recorded as such, and the larger sizes of that curve are then
 skipped for that implementation. The peer computes the whole Gram in one
 call (it has `nt.batch` for blocking, which the benchmark does not use for it:
-its default usage is what is compared)."""
+its default usage is what is compared). Points marked "first call" were
+run with `--point-repeats 0`: their time is the first call's, compilation
+included, because a second call would not fit the point's time limit."""
 
 BUDGET_NOTES = """Blocks are planned from the plan's widest position-pair layout
 (`compile.bytes_per_pair`): a budget of B bytes gives blocks of √(B /

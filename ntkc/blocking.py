@@ -1,11 +1,13 @@
-"""Gram matrices in blocks: block sizes planned from a memory budget, only the
-blocks on and above the diagonal computed when x2 is omitted, blocks spread
-over the available JAX devices, and a progress bar for long runs.
+"""Gram matrices in blocks: block sizes planned from a memory budget and a
+per-device speed target, only the blocks on and above the diagonal computed
+when x2 is omitted, blocks spread over the available JAX devices, and a
+progress bar for long runs.
 
 One block is one call of the compiled kernel on ``rows`` examples of x1 and
 ``cols`` of x2. Its working memory is about ``rows · cols · bytes_per_pair``
 (the widest layer's position-pair arrays, see ``compile.bytes_per_pair``), so a
-budget of B bytes allows blocks of ``√(B / bytes_per_pair)`` examples a side.
+budget of B bytes allows blocks of ``√(B / bytes_per_pair)`` examples a side,
+and the smaller of the budget and ``BLOCK_WORK`` sets the size.
 Every block has the same shape (the last is padded with zero examples, which
 the rules handle as all-zero inputs), so one compiled function serves all.
 """
