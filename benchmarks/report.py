@@ -76,7 +76,7 @@ def floor_table(main):
 def scaling_table(scaling):
     lines = ["| curve | N | ntkc s | ntkc MiB | peer s | peer MiB | peer/ntkc time | max rel. diff |",
              "|---|---|---|---|---|---|---|---|"]
-    for p in scaling["points"]:
+    for p in sorted(scaling["points"], key=_curve_order):
         n, q = p.get("ntkc", {}), p.get("peer", {})
 
         def cell(r, key):
@@ -91,6 +91,14 @@ def scaling_table(scaling):
         lines.append(f"| {p['label']} | {p['n']}{first} | {cell(n, 't')} | {cell(n, 'm')} | "
                      f"{cell(q, 't')} | {cell(q, 'm')} | {ratio} | {agree} |")
     return "\n".join(lines)
+
+
+def _curve_order(p):
+    """FC, CNN-GAP, graphs; then depth or image side; then N (the JSON keeps
+    the order the points were last run in)."""
+    family, *rest = p["curve"].split("-")
+    size = int(rest[-1][1:] if rest[-1].startswith("d") else rest[-1]) if rest else 0
+    return ({"fc": 0, "cnn": 1}.get(family, 2), size, p["n"])
 
 
 def _med(v):
@@ -284,7 +292,11 @@ skipped for that implementation. The peer computes the whole Gram in one
 call (it has `nt.batch` for blocking, which the benchmark does not use for it:
 its default usage is what is compared). Points marked "first call" were
 run with `--point-repeats 0`: their time is the first call's, compilation
-included, because a second call would not fit the point's time limit."""
+included, because a second call would not fit the point's time limit. The
+FC depth-50 differences (~5e-3) are float32's, on both sides: at N=500
+ntkc's float32 Gram is 6.2e-3 and the peer's 7.2e-3 (max rel.) from ntkc's
+float64 one. With depth the cosines approach 1, where arccos turns a rounding
+error ε into √ε; deep nets want float64."""
 
 BUDGET_NOTES = """Blocks are planned from the plan's widest position-pair layout
 (`compile.bytes_per_pair`): a budget of B bytes gives blocks of √(B /
