@@ -32,7 +32,7 @@ def shape(s, args):
     return s.with_spatial(out)
 
 
-def _window_mean(a, d, window, stride, sizes, pads, circular, paired):
+def _window_mean(a, d, window, stride, sizes, out, pads, circular, paired):
     """Mean over the window of the last d (or, paired, 2d) axes, offsets tied
     between the two positions of a pair; one spatial axis at a time."""
     lead = a.ndim - (2 * d if paired else d)
@@ -48,7 +48,6 @@ def _window_mean(a, d, window, stride, sizes, pads, circular, paired):
                 a = materialise(a)  # else each later shift recomputes this sum
         return a / size
 
-    out = [(n + lo + hi - k) // s + 1 for n, k, s, (lo, hi) in zip(sizes, window, stride, pads)]
     # The input is computed into memory once: otherwise XLA fuses its producer
     # (an activation, say) into every shifted slice and evaluates it once per
     # offset.
@@ -63,7 +62,8 @@ def kernel(state, args, in_shape):
     w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
 
     def conv(a):
-        return _window_mean(a, d, window, stride, in_shape.spatial, pads, circular, paired)
+        return _window_mean(a, d, window, stride, in_shape.spatial, out, pads, circular,
+                            paired)
 
     new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
     if state.ntk is None:
