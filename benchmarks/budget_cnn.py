@@ -8,7 +8,7 @@ layers before the average pool, so one pair's working set is ~3 MiB (float32,
 planner cuts the Gram into blocks that fit. By default this computes a strip of
 ``--rows`` rows against all 2000 images (the same blocks the full Gram is made
 of, so the same peak memory) and extrapolates the full Gram's time from it;
-``--full`` computes the whole symmetric Gram (about an hour on a 2-core CPU).
+``--full`` computes the whole symmetric Gram (about half an hour on a 2-core CPU).
 A corner of the result is compared with an unblocked call. Writes
 benchmarks/results/budget_cnn.json.
 """
