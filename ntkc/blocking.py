@@ -92,10 +92,9 @@ def plan(n1: int, n2: int, sym: bool, per_pair: int, memory_limit=None,
             raise NtkError(f"batch_size must be a whole number >= 1, not {batch_size!r}")
         return Plan(n1, n2, batch_size, batch_size, sym)
     budget = parse_memory(memory_limit)
-    if budget < per_pair:
-        if memory_limit is not None:
-            raise NtkError(f"memory_limit={memory_limit!r} is below the {per_pair} bytes that "
-                           f"one example pair needs at this network's widest layer")
+    if budget < per_pair and memory_limit is not None:
+        raise NtkError(f"memory_limit={memory_limit!r} is below the {per_pair} bytes that "
+                       f"one example pair needs at this network's widest layer")
     target = min(budget, BLOCK_WORK.get(platform, ACCEL_BLOCK_WORK))
     pairs = max(1, target // max(per_pair, 1))
     if sym:

@@ -166,8 +166,8 @@ def test_conv_normalised_by_taps_inside_the_image_is_caught(monkeypatch):
     def kernel(state, args, in_shape):
         window, stride, out, pads = conv._plan(in_shape, args)
         def mean(a):
-            return conv._window_mean(a, in_shape.nspatial, window, stride, in_shape.spatial,
-                                     out, pads, args["padding"] == "circular", not state.diag)
+            return conv._window_mean(a, in_shape.nspatial, window, stride, out, pads,
+                                     args["padding"] == "circular", not state.diag)
         w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
         new = state.map(lambda a, which: w2 * mean(a) / mean(jnp.ones_like(a)) + b2, ntk=False)
         if state.ntk is None:

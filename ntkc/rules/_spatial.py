@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ..registry import ShapeError
+from ..state import materialise
 
 
 def per_axis(value, n: int, what: str) -> tuple:
@@ -79,3 +80,17 @@ def window_sum(a, axes, size: int, window: int, stride: int, pads, out: int, cir
         piece = lax.pad(lax.slice(a, begin, limit, steps), jnp.zeros((), a.dtype), widths)
         total = piece if total is None else total + piece
     return total
+
+
+def window_mean(a, groups, window, stride, pads, out, circular: bool):
+    """Mean over a window per group of axes (``window_sum`` on each group in
+    turn, the i-th group with the i-th window, stride, pads and output size),
+    padding counted in the mean, as stax does."""
+    size = 1
+    for i, axes in enumerate(groups):
+        if i:
+            a = materialise(a)  # else each shift of this group recomputes the last sum
+        a = window_sum(a, axes, a.shape[axes[0]], window[i], stride[i], pads[i], out[i],
+                       circular)
+        size *= window[i]
+    return a / size

@@ -14,7 +14,7 @@ from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
 from ..state import materialise
-from ._spatial import pad_axes, per_axis, window_plan, window_sum
+from ._spatial import pad_axes, per_axis, window_mean, window_plan
 
 
 def _plan(s, args):
@@ -32,26 +32,15 @@ def shape(s, args):
     return s.with_spatial(out)
 
 
-def _window_mean(a, d, window, stride, sizes, out, pads, circular, paired):
+def _window_mean(a, d, window, stride, out, pads, circular, paired):
     """Mean over the window of the last d (or, paired, 2d) axes, offsets tied
     between the two positions of a pair; one spatial axis at a time."""
     lead = a.ndim - (2 * d if paired else d)
-    size = 1
-    for k in window:
-        size *= k
-
-    def mean(a):
-        for i in range(d):
-            axes = (lead + i, lead + d + i) if paired else (lead + i,)
-            a = window_sum(a, axes, sizes[i], window[i], stride[i], pads[i], out[i], circular)
-            if i < d - 1:
-                a = materialise(a)  # else each later shift recomputes this sum
-        return a / size
-
+    groups = [(lead + i, lead + d + i) if paired else (lead + i,) for i in range(d)]
     # The input is computed into memory once: otherwise XLA fuses its producer
     # (an activation, say) into every shifted slice and evaluates it once per
     # offset.
-    return materialise(a, mean)
+    return materialise(a, lambda a: window_mean(a, groups, window, stride, pads, out, circular))
 
 
 def kernel(state, args, in_shape):
@@ -62,8 +51,7 @@ def kernel(state, args, in_shape):
     w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
 
     def conv(a):
-        return _window_mean(a, d, window, stride, in_shape.spatial, out, pads, circular,
-                            paired)
+        return _window_mean(a, d, window, stride, out, pads, circular, paired)
 
     new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
     if state.ntk is None:

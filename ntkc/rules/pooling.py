@@ -12,7 +12,7 @@ from jax import lax
 from ..registry import LayerRule, Param, ShapeError, register
 from ..shapes import VECTOR
 from ..state import materialise
-from ._spatial import per_axis, window_plan, window_sum
+from ._spatial import per_axis, window_mean, window_plan
 
 
 def _needs_spatial(name):
@@ -145,13 +145,7 @@ def _avg_shape(s, args):
 
 def _pool_axes(a, axes, window, stride, out, pads):
     """Mean over each axis's own window (count_include_pad, as stax)."""
-    size = 1
-    for i, ax in enumerate(axes):
-        if i:
-            a = materialise(a)  # else each shift of this axis recomputes the last sum
-        a = window_sum(a, (ax,), a.shape[ax], window[i], stride[i], pads[i], out[i], False)
-        size *= window[i]
-    return a / size
+    return window_mean(a, [(ax,) for ax in axes], window, stride, pads, out, False)
 
 
 def _avg_kernel(state, args, in_shape):
