@@ -16,7 +16,7 @@ from . import ast
 from .correlation import non_gaussian_input
 from .errors import At, NtkError
 from .parse import MAX_DEPTH, MAX_NUMBER
-from .registry import LayerRule, Param, ShapeError, all_layers
+from .registry import Param, Rule, ShapeError, all_layers, weight_layers
 from .shapes import Shape
 
 #: Most layers a network may have after ``def`` and ``repeat`` are expanded.
@@ -46,7 +46,7 @@ class Node:
         return dict(self.args)
 
     @property
-    def rule(self) -> LayerRule:
+    def rule(self) -> Rule:
         return all_layers()[self.layer]
 
     def lowered(self) -> tuple:
@@ -206,13 +206,13 @@ class _Checker:
         bad, _ = non_gaussian_input(result.layers)
         if bad is not None:
             raise self.err(bad.pos, f"{bad.layer} needs a Gaussian input: put a weight layer "
-                                    f"(Dense or Conv) before it (its kernel rule holds "
+                                    f"({weight_layers()}) before it (its kernel rule holds "
                                     f"for the output of a weight layer, possibly pooled, aggregated "
                                     f"or summed, but not for raw inputs, another activation's output, "
                                     f"or Concat/Flatten channels)")
         for node in result.walk():
             # Markers such as Tap are consumed by their block; one left over is misplaced.
-            inside = node.rule.extra.get("inside")
+            inside = getattr(node.rule, "only_inside", None)
             if inside:
                 raise self.err(node.pos, f"{node.layer} is only allowed directly inside "
                                          f"{inside} {{ ... }}")
@@ -275,10 +275,10 @@ class _Checker:
         args = self.bind(call.args, rule.params, env, call.pos, rule.name)
         bodies = ()
         try:
-            if rule.role == "block":
+            if rule.kind == "block":
                 if call.body is None:
                     raise self.err(call.pos, f"{rule.name} needs a body: {rule.name} {{ ... }}")
-                bodies, body_outs = self.lower_bodies(rule, call, env, shape, stack, via)
+                bodies, body_outs = rule.body.lower(self, rule, call, env, shape, stack, via)
                 out = rule.shape(shape, args, body_outs)
             else:
                 if call.body is not None:
@@ -287,44 +287,11 @@ class _Checker:
         except ShapeError as e:
             raise self.err(call.pos, str(e)) from None
         node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
-        validate = rule.extra.get("validate")
+        validate = getattr(rule, "validate", None)
         problem = validate(node) if validate else None
         if problem:
             raise self.err(call.pos, problem)
         return [node], out
-
-    def lower_bodies(self, rule, call, env, shape, stack, via):
-        """A block's bodies, as its registry entry asks: one chain (default),
-        one branch per item ("branches"), or a chain cut at its Taps ("taps")."""
-        mode = rule.extra.get("body", "chain")
-        if mode == "branches":
-            if not call.body:
-                raise self.err(call.pos, f"the body of {rule.name} is empty; give it branches")
-            bodies, outs = [], []
-            for item in call.body:
-                body, out = self.lower((item,), env, shape, stack, via, call.pos)
-                bodies.append(tuple(body))
-                outs.append(out)
-            return tuple(bodies), outs
-        body, body_out = self.lower(call.body, env, shape, stack, via, call.pos)
-        if not body:
-            raise self.err(call.pos, f"the body of {rule.name} is empty")
-        if mode == "chain":
-            return (tuple(body),), [body_out]
-        segments, current, outs, seg_shape = [], [], [], shape
-        for node in body:
-            if node.layer == "Tap":
-                segments.append(tuple(current))
-                outs.append(node.out_shape)
-                current = []
-            else:
-                current.append(node)
-        if not segments:
-            raise self.err(call.pos, f"{rule.name} needs at least one Tap in its body")
-        if current:
-            raise self.err(current[0].pos, f"layers after the last Tap of {rule.name} "
-                                           f"would not reach its output")
-        return tuple(segments), outs
 
     def expand(self, d: ast.Def, call: ast.Call, caller_env, shape, stack, via):
         if d.name in stack:

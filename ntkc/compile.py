@@ -30,21 +30,14 @@ class Step:
 
 
 def plan(nodes, out_diag: bool = True) -> tuple:
-    """Demand analysis: the layout each layer needs, from the readout back."""
+    """Demand analysis: the layout each layer needs, from the readout back.
+    A block's body mode plans its bodies; the rule's ``demand`` then says what
+    the block needs given what it must write and what its bodies read."""
     steps = []
     for node in reversed(nodes):
         rule = node.rule
-        if node.bodies and rule.extra.get("body") == "taps":
-            # Segments run in sequence; each one's output is also a term of the sum.
-            bodies, need = [], out_diag
-            for body in reversed(node.bodies):
-                p = plan(body, need)
-                bodies.append(p)
-                need = need and (p[0].in_diag if p else need)
-            bodies, in_diag = tuple(reversed(bodies)), need
-        elif node.bodies:
-            bodies = tuple(plan(body, out_diag) for body in node.bodies)
-            body_in = all(b[0].in_diag if b else out_diag for b in bodies)
+        if rule.kind == "block":
+            bodies, body_in = rule.body.plan(node.bodies, out_diag, plan)
             in_diag = rule.demand(node.kwargs, out_diag, body_in)
         else:
             bodies = ()
@@ -56,9 +49,12 @@ def plan(nodes, out_diag: bool = True) -> tuple:
     return tuple(reversed(steps))
 
 
-def run_steps(steps, state: State) -> State:
-    for step in steps:
-        state = run_step(step, state)
+def run_steps(steps, state: State, observe=None, prefix: tuple = (), start: int = 0) -> State:
+    """Run planned steps. ``observe(path, step, state)``, if given, sees the
+    state after every layer, bodies included (``path`` as :class:`Body` and
+    ``ntkc.finite`` number layers: ``(i,)`` at top level, ``(i, body, j)`` inside)."""
+    for i, step in enumerate(steps, start):
+        state = run_step(step, state, observe, prefix + (i,))
     return state
 
 
@@ -66,26 +62,32 @@ class Body:
     """A block's body as its rule sees it: call it on a state; ``.nodes`` are
     its checked layers."""
 
-    def __init__(self, steps):
+    def __init__(self, steps, observe=None, prefix: tuple = ()):
         self.steps = steps
         self.nodes = tuple(s.node for s in steps)
+        self.observe = observe
+        self.prefix = prefix
 
     def __call__(self, state: State) -> State:
-        return run_steps(self.steps, state)
+        return run_steps(self.steps, state, self.observe, self.prefix)
 
 
-def run_step(step: Step, state: State) -> State:
+def run_step(step: Step, state: State, observe=None, path: tuple = ()) -> State:
     if step.in_diag and not state.diag:
         state = state.to_diag()
     rule, args = step.node.rule, step.node.kwargs
-    if step.bodies:
-        bodies = [Body(b) for b in step.bodies]
+    if rule.kind == "block":
+        seen = observe if rule.body.observed else None
+        bodies = [Body(b, seen, path + (j,)) for j, b in enumerate(step.bodies)]
         state = rule.kernel(state, args, step.node.in_shape, bodies)
     else:
         state = rule.kernel(state, args, step.node.in_shape)
     if step.out_diag and not state.diag:
         state = state.to_diag()
-    return _materialise_self(state)
+    state = _materialise_self(state)
+    if observe is not None:
+        observe(path, step, state)
+    return state
 
 
 def _materialise_self(state: State) -> State:
@@ -100,22 +102,29 @@ def _materialise_self(state: State) -> State:
     return state.replace(cov1=cov1, cov2=cov2)
 
 
-def run_zero_ntk_prefix(steps, state: State):
-    """Θ⁰ = 0, and it stays 0 through parameter-free layers (linear maps and
-    activations, Θ' = Σ̇ ⊙ Θ) until the first weight layer, whose Θ' = Σ' +
-    W_std²·T(Θ) is then just Σ'. So run that prefix without Θ (no Conv window
-    sums or graph aggregations of zeros) and set Θ' = Σ' at the weight layer.
-    Returns the state with Θ and the steps still to run."""
+def run_zero_ntk_prefix(steps, state: State, observe=None):
+    """Θ⁰ = 0, and it stays 0 through the rules that declare
+    ``theta_at_zero="zero"`` (linear maps, activations: Θ' = Σ̇ ⊙ Θ), up to the
+    first rule that declares ``"nngp"`` (Θ' = Σ' + W_std²·T(Θ) is then just Σ').
+    So run that prefix without Θ (no Conv window sums or graph aggregations of
+    zeros) and set Θ' = Σ' there. A rule that declares neither ends the prefix
+    and runs with Θ = 0 as it is. Returns the state with Θ and the index of the
+    first step still to run."""
     for i, step in enumerate(steps):
-        role = step.node.rule.role
-        if step.bodies or role not in ("linear", "activation", "weight"):
+        how = step.node.rule.theta_at_zero
+        if how not in ("zero", "nngp"):
             break
         state = run_step(step, state)
-        if role == "weight":
-            return state.replace(ntk=state.nngp), steps[i + 1:]
+        if how == "nngp":
+            state = state.replace(ntk=state.nngp)
+            if observe is not None:
+                observe((i,), step, state)
+            return state, i + 1
+        if observe is not None:
+            observe((i,), step, state.replace(ntk=jnp.zeros_like(state.nngp)))
     else:
         i = len(steps)
-    return state.replace(ntk=jnp.zeros_like(state.nngp)), steps[i:]
+    return state.replace(ntk=jnp.zeros_like(state.nngp)), i
 
 
 def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:
@@ -148,8 +157,10 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
         g1 = None if g1 is None else Graphs(*g1)
         g2 = None if g2 is None else Graphs(*g2)
         state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False)
-        state, rest = (run_zero_ntk_prefix(steps, state) if want_ntk else (state, steps))
-        state = run_steps(rest, state)
+        start = 0
+        if want_ntk:
+            state, start = run_zero_ntk_prefix(steps, state)
+        state = run_steps(steps[start:], state, start=start)
         return tuple(state.nngp if g == "nngp" else state.ntk for g in get)
 
     return jax.jit(kernel_fn)

@@ -256,11 +256,11 @@ class _Builder:
         args = node.kwargs
         shown = node.describe_args()
         title = f"{prefix}{node.layer}" + (f"({shown})" if shown else "")
-        if rule.role == "block":
+        if rule.kind == "block":
             return self._block(node, cur, title)
         self.h += 1
         h = self.h
-        if rule.role == "activation":
+        if rule.kind == "activation":
             form = self._activation(node)
         else:
             form = self._form(node)
@@ -300,7 +300,7 @@ class _Builder:
         if node.rule.symbolic is None:
             raise self.err(node, f"explain: {node.layer} has no symbolic form (its registry "
                                  f"entry sets no `symbolic`)")
-        if node.rule.role == "block":
+        if node.rule.kind == "block":
             return node.rule.symbolic(node.kwargs, node.in_shape, node.bodies)
         return node.rule.symbolic(node.kwargs, node.in_shape)
 
@@ -473,10 +473,10 @@ def _name_angle(sigma, dot, angle):
 
 def _pointwise_function(node: Node, u):
     """φ(u), for display, of an activation without a closed form: sympy's
-    function of that name (``rule.extra["function"](args)``, e.g. "tanh", or
+    function of that name (``rule.function(args)``, e.g. "tanh", or
     the layer's name) when sympy has one, else an opaque function so named."""
     rule = node.rule
-    name = rule.extra["function"](node.kwargs) if "function" in rule.extra else node.layer
+    name = rule.function(node.kwargs) if rule.function is not None else node.layer
     f = getattr(sp, name, None)
     if isinstance(f, type) and issubclass(f, sp.Function):
         return f(u)
@@ -488,7 +488,7 @@ def _jax_function(rule, args):
     function (the one its finite network applies) and JAX's derivative of it."""
     import jax
     import jax.numpy as jnp
-    fn = rule.extra["fn"]
+    fn = rule.fn
     grad = jax.vmap(jax.grad(lambda t: fn(t, args)))
 
     def f(x):

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .check import CheckedNet, Node
+from .correlation import has_skip
 from .errors import NtkError
 
 
@@ -100,53 +101,42 @@ class FiniteNet:
         last = None
         for i in reversed(range(len(nodes))):
             rule = nodes[i].rule
-            if rule.role == "weight" or (rule.role == "block" and not _has_skip(nodes[i])):
+            if rule.writes_width or (rule.kind == "block" and not has_skip(nodes[i])):
                 last = i
                 break
-            if rule.role == "block":
+            if rule.kind == "block":
                 break
         layers = []
         for i, node in enumerate(nodes):
             rule, path = node.rule, prefix + (i,)
             c_in = int(x.shape[-1])
             want = target if i == last else self.width
-            if rule.role == "block":
+            if rule.kind == "block":
                 bodies, hidden_out = self._block(node, x, want, path, hidden)
-                layer = Layer(node, path, c_in, c_in, bodies)
+                layer = Layer(node, path, c_in, want if rule.writes_width else c_in, bodies)
             else:
-                if rule.role == "weight":
+                if rule.has_params:
                     self._narrow |= hidden and c_in < self.width
-                layer = Layer(node, path, c_in, want if rule.role == "weight" else c_in)
-                hidden_out = hidden or rule.role == "weight"
+                layer = Layer(node, path, c_in, want if rule.writes_width else c_in)
+                hidden_out = hidden or rule.writes_width
             x = self._out(layer, x)
             layers.append(Layer(node, path, c_in, int(x.shape[-1]), layer.bodies))
             hidden = hidden_out
         return tuple(layers), x, hidden
 
     def _block(self, node, x, target, path, hidden):
-        """The bodies of a block, sized so that the streams it combines agree."""
-        rule, c_in = node.rule, int(x.shape[-1])
-        mode = rule.extra.get("body", "chain")
-        bodies, outs = node.bodies, []
-        if mode == "taps":  # segments run in sequence; every tap has one channel count
-            first = self._free_channels(bodies[0], x, hidden)
-            want = [self.width if first is None else first] * len(bodies)
-        elif mode == "branches":
-            fixed = [self._free_channels(b, x, hidden) for b in bodies]
-            weights = [_branch_weight(b) if rule.extra.get("mixes") else 1.0 for b in bodies]
-            known = [c / w for c, w in zip(fixed, weights) if c is not None]
-            unit = known[0] if known else (self.width if rule.extra.get("mixes") else target)
-            want = [max(1, round(w * unit)) for w in weights]
-        else:  # one chain; with a skip term it must return its input's channels
-            want = [c_in if _has_skip(node) else target]
-        layers, h, hid = [], x, hidden
-        for j, (body, w) in enumerate(zip(bodies, want)):
-            src = h if mode == "taps" else x
-            lay, out, hid_j = self._build(body, src, w, path + (j,), hidden if mode != "taps" else hid)
+        """The bodies of a block, sized by its body mode so that the streams it
+        combines agree."""
+        mode = node.rule.body
+        want = mode.widths(self, node, x, target, hidden, self._free_channels)
+        x = mode.body_input(x, target)
+        layers, outs, h, hid = [], [], x, hidden
+        for j, (body, w) in enumerate(zip(node.bodies, want)):
+            src, hid_in = (h, hid) if mode.sequential else (x, hidden)
+            lay, h, hid = self._build(body, src, w, path + (j,), hid_in)
             layers.append(lay)
-            outs.append(hid_j)
-            h, hid = out, hid_j
-        return tuple(layers), any(outs) or (hidden and _has_skip(node))
+            outs.append(hid)
+        return tuple(layers), any(outs) or (hidden and has_skip(node)) or node.rule.writes_width
 
     def _free_channels(self, body, x, hidden):
         """The channel count ``body`` writes whatever it is asked (None if it
@@ -171,9 +161,11 @@ class FiniteNet:
     def _init_layer(self, layer: Layer, key):
         node = layer.node
         if layer.bodies:
-            return [self._init_layers(b, jax.random.fold_in(key, j))
-                    for j, b in enumerate(layer.bodies)]
-        if node.rule.role != "weight":
+            own = self._init_layer(Layer(node, layer.path, layer.c_in, layer.c_out),
+                                   jax.random.fold_in(key, len(layer.bodies)))
+            return {"own": own, "bodies": [self._init_layers(b, jax.random.fold_in(key, j))
+                                           for j, b in enumerate(layer.bodies)]}
+        if not node.rule.has_params:
             return None
         # Draw in the network's precision: float64 threefry costs ~1.6x float32 on CPU.
         with jax.enable_x64(self.dtype == jnp.float64):
@@ -207,8 +199,9 @@ class FiniteNet:
         (a block after its bodies' layers)."""
         def go(layers):
             for lay in layers:
-                for body in lay.bodies:
-                    yield from go(body)
+                if lay.bodies and lay.node.rule.body.observed:
+                    for body in lay.bodies:
+                        yield from go(body)
                 yield lay
         yield from go(self.layers)
 
@@ -250,8 +243,9 @@ def _run(layers, params, x, ctx, rec):
     for layer, p in zip(layers, params):
         rule, args = layer.node.rule, layer.node.kwargs
         if layer.bodies:
-            fns = [partial(_run, body, bp, ctx=ctx, rec=rec) for body, bp in zip(layer.bodies, p)]
-            x = rule.apply(p, x, args, ctx, fns)
+            fns = [partial(_run, body, bp, ctx=ctx, rec=rec)
+                   for body, bp in zip(layer.bodies, p["bodies"])]
+            x = rule.apply(p["own"], x, args, ctx, fns)
         else:
             x = rule.apply(p, x, args, ctx)
         if rec is not None:
@@ -261,18 +255,6 @@ def _run(layers, params, x, ctx, rec):
 
 class _Mismatch(Exception):
     pass
-
-
-def _has_skip(node) -> bool:
-    """Whether a block adds its input itself to its output (a term ``()``)."""
-    terms = node.rule.extra.get("terms")
-    return terms is not None and any(len(t) == 0 for t in terms(node))
-
-
-def _branch_weight(body) -> float:
-    """A Concat branch's relative width, as the kernel weights it."""
-    from .rules.branch import weight_of
-    return weight_of(body)
 
 
 def _abstract_ctx(kind, v, dtype):

@@ -11,6 +11,7 @@ registered without its finite-width twin.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -112,22 +113,96 @@ def _same_demand(args, out_diag: bool) -> bool:
     return out_diag
 
 
+def _block_demand(args, out_diag: bool, body_in_diag: bool = True) -> bool:
+    return out_diag and body_in_diag
+
+
+# The signature of every callable a rule may carry, per kind of rule: the
+# argument names are documentation, the count is checked at registration so a
+# rule with a wrong arity fails on import, not deep inside a kernel call.
+SIGNATURES = {
+    "layer": {
+        "shape": ("in_shape", "args"),                      # -> out Shape; raises ShapeError
+        "kernel": ("state", "args", "in_shape"),            # -> State
+        "apply": ("params", "x", "args", "ctx"),            # finite forward -> y
+        "init": ("key", "c_in", "c_out", "args", "nspatial"),  # -> params pytree
+        "demand": ("args", "out_diag"),                     # -> in_diag
+        "symbolic": ("args", "in_shape"),                   # -> symbolic.Affine | Pointwise
+    },
+    "activation": {
+        "shape": ("in_shape", "args"),
+        "kernel": ("state", "args", "in_shape"),
+        "apply": ("params", "x", "args", "ctx"),
+        "demand": ("args", "out_diag"),
+        "symbolic": ("args",),                              # -> ((c, v1, v2), Σ', Σ̇)
+        "pair": ("c", "v1", "v2", "args"),                  # -> (Σ', Σ̇)
+        "fn": ("x", "args"),                                # φ(x)
+        "function": ("args",),                              # -> φ's name, for explain
+    },
+    "block": {
+        "shape": ("in_shape", "args", "body_shapes"),
+        "kernel": ("state", "args", "in_shape", "bodies"),  # bodies: State -> State callables
+        "apply": ("params", "x", "args", "ctx", "bodies"),  # bodies: x -> y callables
+        "init": ("key", "c_in", "c_out", "args", "nspatial"),  # the block's own parameters
+        "demand": ("args", "out_diag", "body_in_diag"),
+        "symbolic": ("args", "in_shape", "bodies"),         # -> symbolic.Combine
+        "terms": ("node",),                                 # -> chains of nodes it combines
+        "validate": ("node",),                              # -> None or a message
+    },
+}
+
+
 @dataclass(frozen=True)
-class LayerRule:
-    """Everything about one layer. ``role`` is "weight" (has parameters),
-    "activation", "linear" (parameter-free, linear in its input) or "block"
-    (takes a body, e.g. Residual)."""
+class Rule:
+    """What every kind of rule holds. Capabilities are stated, never inferred:
+
+    * ``theta_at_zero`` — what Θ' is when Θ = 0 (the network's input): ``"zero"``
+      (Θ' is linear in Θ: parameter-free layers, activations), ``"nngp"``
+      (Θ' = Σ': a layer whose only parameters are one affine map of its input,
+      as Dense), or None (unknown: the compiler runs the rule with Θ = 0 as it
+      is). The compiler skips Θ up to the first rule that is not ``"zero"``.
+    * ``fresh`` — the output is uncorrelated with the input and with anything
+      computed before (it ends in zero-mean weights used nowhere else).
+    * ``gaussian_out`` — the output's channels are i.i.d. Gaussian processes
+      ``"always"`` (after weights), ``"if_input"`` (a linear map of them) or
+      ``"never"`` (an activation's output); ``needs_gaussian`` — the kernel rule
+      holds only for such an input; ``mixes`` — the output's channels are not
+      identically distributed (Flatten's positions, Concat's branches).
+    * ``writes_width`` — the finite network gives the layer's output ``width``
+      channels (a layer with parameters); otherwise it keeps its input's.
+    * ``positionwise`` — the layer acts on each position alone, so it may run
+      inside a recurrent cell, one time step at a time.
+    """
     name: str
     params: tuple
-    shape: Callable            # (in Shape, args) -> out Shape; raises ShapeError
-    kernel: Callable           # (State, args) -> State, or for blocks (State, args, body_fn)
-    apply: Callable            # finite forward: (params, x, args, ctx) -> y
-    role: str
+    shape: Callable
+    kernel: Callable
+    apply: Callable
     doc: str
-    init: Callable | None = None   # (key, c_in, c_out, args, nspatial) -> params, weight layers only
-    demand: Callable = _same_demand  # (args, out_diag) -> in_diag
     symbolic: Callable | None = None
-    extra: dict = field(default_factory=dict)
+    demand: Callable = _same_demand
+    init: Callable | None = None
+    theta_at_zero: str | None = None
+    fresh: bool = False
+    gaussian_out: str = "if_input"
+    needs_gaussian: bool = False
+    mixes: bool = False
+    writes_width: bool = False
+    positionwise: bool = False
+
+    kind = "layer"
+
+    @property
+    def has_params(self) -> bool:
+        return self.init is not None
+
+    @property
+    def role(self) -> str:
+        """A one-word summary for tables and generators: "weight", "linear",
+        "activation" or "block" (read the capabilities for decisions)."""
+        if self.kind != "layer":
+            return self.kind
+        return "weight" if self.has_params else "linear"
 
     def param(self, name) -> Param | None:
         for p in self.params:
@@ -136,19 +211,106 @@ class LayerRule:
         return None
 
 
-LAYERS: dict[str, LayerRule] = {}
+@dataclass(frozen=True)
+class LayerRule(Rule):
+    """A leaf layer: a linear map, a weight layer, a readout.
+
+    ``only_inside`` names the block a marker layer (Tap) may appear in,
+    directly."""
+    only_inside: str | None = None
 
 
-def register(rule: LayerRule) -> LayerRule:
+@dataclass(frozen=True)
+class ActivationRule(Rule):
+    """An elementwise φ, given by ``pair(c, v1, v2, args) -> (Σ', Σ̇)`` on the
+    2×2 covariance of a Gaussian pair and the pointwise ``fn(x, args)`` the
+    finite network applies; ``function(args)`` names φ for ``explain`` when
+    there is no closed form (``symbolic`` is None)."""
+    pair: Callable | None = None
+    fn: Callable | None = None
+    function: Callable | None = None
+    theta_at_zero: str | None = "zero"
+    gaussian_out: str = "never"
+    needs_gaussian: bool = True
+    positionwise: bool = True
+
+    kind = "activation"
+
+
+@dataclass(frozen=True)
+class BlockRule(Rule):
+    """A layer with bodies (Residual, Sum, Concat, JumpingKnowledge, ...).
+
+    ``body`` is its body mode (:mod:`ntkc.bodies`): how its source body is cut
+    into bodies, planned, and sized in the finite network. ``terms(node)``
+    returns the chains from the block's input to each output it combines (the
+    empty chain for a skip connection), from which correlation and Gaussianity
+    are derived; ``validate(node)`` may reject a block the shape rule cannot.
+    ``init``, if given, draws the block's own parameters (besides its bodies');
+    ``weights_first`` says they map the block's input before any body reads it,
+    so the bodies read a fresh, Gaussian input (Recurrent's U x_t + W h + b)."""
+    body: Any = None
+    terms: Callable | None = None
+    validate: Callable | None = None
+    weights_first: bool = False
+    demand: Callable = _block_demand
+
+    kind = "block"
+
+
+LAYERS: dict[str, Rule] = {}
+
+_CHOICES = {"theta_at_zero": (None, "zero", "nngp"),
+            "gaussian_out": ("always", "if_input", "never")}
+
+
+def register(rule: Rule) -> Rule:
+    """Add ``rule`` to the registry after checking that it is complete: the
+    callables its kind needs, each with the arity of :data:`SIGNATURES`."""
+    def fail(why):
+        raise RuntimeError(f"layer {rule.name}: {why}")
+
     if rule.name in LAYERS:
-        raise RuntimeError(f"layer {rule.name} registered twice")
-    if rule.apply is None or (rule.role == "weight" and rule.init is None):
-        raise RuntimeError(f"layer {rule.name} has no finite-width forward")
+        fail("registered twice")
+    if not isinstance(rule, (LayerRule, ActivationRule, BlockRule)):
+        fail("a rule is a LayerRule, an ActivationRule or a BlockRule")
+    if rule.apply is None:
+        fail("has no finite-width forward (apply)")
+    needed = {"shape", "kernel", "apply"}
+    if isinstance(rule, ActivationRule):
+        needed |= {"pair", "fn"}
+    if isinstance(rule, BlockRule):
+        needed |= {"body", "terms"}
+    for name in sorted(needed):
+        if getattr(rule, name) is None:
+            fail(f"has no {name}")
+    for name, params in SIGNATURES[rule.kind].items():
+        fn = getattr(rule, name, None)
+        if fn is not None and not _accepts(fn, len(params)):
+            fail(f"{name} must take ({', '.join(params)})")
+    for name, allowed in _CHOICES.items():
+        if getattr(rule, name) not in allowed:
+            fail(f"{name} must be one of {allowed}, not {getattr(rule, name)!r}")
+    if rule.theta_at_zero == "nngp" and not rule.has_params:
+        fail('theta_at_zero="nngp" (Θ\' = Σ\' from Θ = 0) needs parameters')
     LAYERS[rule.name] = rule
     return rule
 
 
-def lookup(name: str) -> LayerRule | None:
+def _accepts(fn, n: int) -> bool:
+    """Whether ``fn`` can be called with ``n`` positional arguments."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        sig.bind(*range(n))
+    except TypeError:
+        return False
+    return True
+
+
+def lookup(name: str) -> Rule | None:
     from . import rules  # noqa: F401  (importing registers every layer)
     return LAYERS.get(name)
 
@@ -156,3 +318,9 @@ def lookup(name: str) -> LayerRule | None:
 def all_layers() -> dict:
     from . import rules  # noqa: F401
     return dict(LAYERS)
+
+
+def weight_layers() -> str:
+    """The registered layers whose output is fresh, for messages: "Dense, Conv or ..."."""
+    names = [n for n, r in all_layers().items() if r.kind == "layer" and r.fresh]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

@@ -168,14 +168,7 @@ def _block(draw, nspatial, include, exclude):
             items.insert(0, draw(_pick(acts, nspatial)))
         return [i for i in items if i is not None]
 
-    mode = all_layers()[name].extra.get("body", "chain")
-    if mode == "branches":
-        first = "Identity" if draw(st.booleans()) else "Branch { " + " ".join(chain()) + " }"
-        body = [first, "Branch { " + " ".join(chain()) + " }"]
-    elif mode == "taps":
-        body = ["Tap"] + chain() + ["Tap"]
-    else:
-        body = chain()
+    body = all_layers()[name].body.sample(draw, chain, st.booleans)
     return head + " { " + " ".join(body) + " }"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from .compile import Body, input_state, plan, run_step, run_zero_ntk_prefix
+from .compile import input_state, plan, run_steps, run_zero_ntk_prefix
 from .errors import NtkError
 from .finite import FiniteNet, Probe, empirical_draws, finite_net
 from .kernel import GraphBatch, Kernel
@@ -308,46 +308,21 @@ def _ctx(graphs, fnet):
 # -- layer by layer -------------------------------------------------------------------
 def layer_states(net, a, b) -> dict:
     """The recursion's state after every layer, ``{path: State}``: the
-    compiler's own plan and steps (:mod:`ntkc.compile`), run eagerly, with the
-    blocks' bodies recording the states inside them."""
+    compiler's own plan and steps (:mod:`ntkc.compile`), run eagerly with an
+    observer that records every layer's state, bodies included."""
     (x1, g1), (x2, g2) = a, (None, None) if b is None else b
     g1 = None if g1 is None else Graphs(*g1)
     g2 = None if g2 is None else Graphs(*g2)
     steps = plan(net.layers)
-    start = input_state(x1, x2, g1, g2, net.input.nspatial, steps[0].in_diag, False)
-    # fuse runs the layers up to the first weight layer without Θ (it is 0 there
-    # and Σ' right after); take those states from the very same function.
-    state, rest = run_zero_ntk_prefix(steps, start)
-    k = len(steps) - len(rest)
-    out = {(i,): run_zero_ntk_prefix(steps[:i + 1], start)[0] for i in range(k - 1)}
-    if k:
-        out[(k - 1,)] = state
+    out = {}
 
-    class Recorded(Body):
-        def __init__(self, steps, prefix):
-            super().__init__(steps)
-            self.prefix = prefix
+    def record(path, step, state):
+        out[path] = state
 
-        def __call__(self, state):
-            return run(self.steps, state, self.prefix)
-
-    def run(steps, state, prefix, offset=0):
-        for i, step in enumerate(steps, offset):
-            path = prefix + (i,)
-            if step.bodies:
-                # compile.run_step, with bodies that record what they compute
-                if step.in_diag and not state.diag:
-                    state = state.to_diag()
-                bodies = [Recorded(b, path + (j,)) for j, b in enumerate(step.bodies)]
-                state = step.node.rule.kernel(state, step.node.kwargs, step.node.in_shape, bodies)
-                if step.out_diag and not state.diag:
-                    state = state.to_diag()
-            else:
-                state = run_step(step, state)
-            out[path] = state
-        return state
-
-    run(rest, state, (), k)
+    state = input_state(x1, x2, g1, g2, net.input.nspatial, steps[0].in_diag, False)
+    # As fuse does: the layers before Θ becomes nonzero run without it.
+    state, start = run_zero_ntk_prefix(steps, state, record)
+    run_steps(steps[start:], state, record, start=start)
     return out
 
 
@@ -421,7 +396,7 @@ def _depths(fnet: FiniteNet) -> dict:
                 ends = [go(body, count, wide) for body in lay.bodies]
                 count = max(c for c, _ in ends)
                 wide = wide or any(w for _, w in ends)
-            elif lay.node.rule.role == "weight":
+            elif lay.node.rule.writes_width:
                 count += int(wide)
                 wide = True
             out[lay.path] = count

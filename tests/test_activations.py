@@ -128,7 +128,7 @@ def rule_values(i):
     """(Σ', Σ̇) of ACTS[i]'s pair rule on PAIRS, computed once."""
     if i not in _RULES:
         name, args = ACTS[i][:2]
-        pair = all_layers()[name].extra["pair"]
+        pair = all_layers()[name].pair
         s, d = jax.jit(lambda c, v1, v2: pair(c, v1, v2, args))(*TRIPLE)
         _RULES[i] = np.asarray(s) * np.ones(len(PAIRS)), np.asarray(d) * np.ones(len(PAIRS))
     return _RULES[i]
@@ -210,7 +210,7 @@ def test_finite_forward_is_phi(i):
     """The finite network's φ (used by ntkc.verify) is the function the kernel integrates."""
     name, args, f, _, _ = ACTS[i]
     x = np.linspace(-3, 3, 61)
-    assert np.allclose(all_layers()[name].extra["fn"](jnp.asarray(x), args), f(x), rtol=1e-10, atol=1e-12)
+    assert np.allclose(all_layers()[name].fn(jnp.asarray(x), args), f(x), rtol=1e-10, atol=1e-12)
 
 
 # -- RectifiedMonomial: Relu at degree 1, Cho & Saul's closed forms, finiteness -----------
@@ -226,8 +226,8 @@ def _pairs(dtype):
 def test_rectified_degree1_is_relu_exactly(dtype):
     layers = all_layers()
     pairs = _pairs(dtype)
-    got = jax.jit(lambda *p: layers["RectifiedMonomial"].extra["pair"](*p, {"degree": 1}))(*pairs)
-    want = jax.jit(lambda *p: layers["Relu"].extra["pair"](*p, {}))(*pairs)
+    got = jax.jit(lambda *p: layers["RectifiedMonomial"].pair(*p, {"degree": 1}))(*pairs)
+    want = jax.jit(lambda *p: layers["Relu"].pair(*p, {}))(*pairs)
     for g, w in zip(got, want):
         assert g.dtype == dtype
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
@@ -249,7 +249,7 @@ def test_rectified_closed_forms_and_finite(dtype):
     j0 = np.pi - t
     j1 = np.sin(t) + (np.pi - t) * cos
     j2 = 3 * np.sin(t) * cos + (np.pi - t) * (1 + 2 * cos**2)
-    rule = all_layers()["RectifiedMonomial"].extra["pair"]
+    rule = all_layers()["RectifiedMonomial"].pair
     got = jax.jit(lambda *p: [rule(*p, {"degree": n}) for n in range(6)])(*_pairs(dtype))
     for pair in got:
         assert all(g.dtype == dtype and np.all(np.isfinite(np.asarray(g))) for g in pair)
@@ -408,7 +408,7 @@ def test_elementwise_default_degree_criterion(fn):
     grid = [(r * math.sqrt(a * b), a, b) for i, a in enumerate(variances) for b in variances[i:]
             for r in (-0.9, 0.0, 0.5, 0.99, 1.0)]
     c, v1, v2 = (jnp.asarray([g[k] for g in grid]) for k in range(3))
-    pair = all_layers()["Elementwise"].extra["pair"]
+    pair = all_layers()["Elementwise"].pair
     args = {"fn": fn, "deg": None}
     sigma, dot = (np.asarray(a) for a in jax.jit(lambda *p: pair(*p, args))(c, v1, v2))
     assert FUNCTIONS[fn][2] <= 22

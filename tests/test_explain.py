@@ -285,7 +285,7 @@ def test_activation_symbolic_form_equals_pair_rule(name):
         f = sp.lambdify((c, v1, v2), (sigma, dot), "numpy")
         var1, var2 = rng.uniform(0.05, 3.0, 200), rng.uniform(0.05, 3.0, 200)
         cov = rng.uniform(-0.999, 0.999, 200) * np.sqrt(var1 * var2)
-        want = rule.extra["pair"](jnp.asarray(cov), jnp.asarray(var1), jnp.asarray(var2), args)
+        want = rule.pair(jnp.asarray(cov), jnp.asarray(var1), jnp.asarray(var2), args)
         got = f(cov, var1, var2)
         for g, w, what in zip(got, want, ("Σ'", "Σ̇")):
             g = np.broadcast_to(np.asarray(g, np.float64), np.shape(w))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..registry import LayerRule, register
+from ..registry import ActivationRule, register
 
 
 def tiny(x):
@@ -60,17 +60,18 @@ def shape(s, args):
     return s
 
 
-def register_activation(name, params, pair, fn, doc, symbolic=None, check=None):
+def register_activation(name, params, pair, fn, doc, symbolic=None, check=None, function=None):
     """Register an activation from its pair rule and its pointwise function.
     ``check(args)``, if given, may raise ShapeError to reject arguments that
-    the schema alone cannot (the checker adds the layer's position)."""
+    the schema alone cannot (the checker adds the layer's position);
+    ``function(args)`` names φ for ``explain`` when there is no ``symbolic``."""
     def checked_shape(s, args):
         if check is not None:
             check(args)
         return s
 
-    return register(LayerRule(
+    return register(ActivationRule(
         name=name, params=tuple(params), shape=checked_shape, kernel=make_kernel(pair),
-        apply=lambda p, x, args, ctx: fn(x, args), role="activation", doc=doc,
-        symbolic=symbolic, extra={"pair": pair, "fn": fn},
+        apply=lambda p, x, args, ctx: fn(x, args), doc=doc,
+        symbolic=symbolic, pair=pair, fn=fn, function=function,
     ))

@@ -18,8 +18,9 @@ first must be fresh, which makes the taps pairwise uncorrelated, so
 Σ' = Σ_l Σ⁽ˡ⁾ and Θ' = Σ_l Θ⁽ˡ⁾.
 """
 
+from ..bodies import BRANCHES, CHAIN, TAPS, branch_weight
 from ..correlation import fresh
-from ..registry import LayerRule, Param, ShapeError, register
+from ..registry import BlockRule, LayerRule, Param, ShapeError, register, weight_layers
 
 
 def _same_shapes(what):
@@ -55,25 +56,18 @@ def _sum_of_bodies(weights, chain=False):
 
 register(LayerRule(
     name="Identity", params=(), shape=_identity_shape,
-    kernel=lambda state, args, in_shape: state,
-    apply=lambda p, x, args, ctx: x, role="linear", symbolic=_identity_symbolic,
+    kernel=lambda state, args, in_shape: state, theta_at_zero="zero", positionwise=True,
+    apply=lambda p, x, args, ctx: x, symbolic=_identity_symbolic,
     doc="output = input (the skip branch of Sum/Concat)",
 ))
 
 register(LayerRule(
     name="Tap", params=(), shape=_identity_shape,
-    kernel=lambda state, args, in_shape: state,
-    apply=lambda p, x, args, ctx: x, role="linear", symbolic=_identity_symbolic,
+    kernel=lambda state, args, in_shape: state, theta_at_zero="zero",
+    apply=lambda p, x, args, ctx: x, symbolic=_identity_symbolic,
     doc="marks a value JumpingKnowledge adds to its output (only directly inside it)",
-    extra={"inside": "JumpingKnowledge"},
+    only_inside="JumpingKnowledge",
 ))
-
-
-def weight_of(branch) -> float:
-    """A Concat branch's relative width: ``Branch(width=w)`` or 1."""
-    if len(branch) == 1 and branch[0].layer == "Branch":
-        return branch[0].kwargs["width"]
-    return 1.0
 
 
 def _branch_kernel(state, args, in_shape, bodies):
@@ -81,20 +75,15 @@ def _branch_kernel(state, args, in_shape, bodies):
     return body(state)
 
 
-register(LayerRule(
+register(BlockRule(
     name="Branch", params=(Param("width", "float", 1.0, above=0.0,
                                  doc="relative channel width inside Concat"),),
     shape=lambda s, args, shapes: shapes[0], kernel=_branch_kernel,
-    apply=lambda p, x, args, ctx, bodies: bodies[0](x), role="block",
-    demand=lambda args, out_diag, body_in_diag=True: out_diag and body_in_diag,
+    apply=lambda p, x, args, ctx, bodies: bodies[0](x), body=CHAIN,
     doc="a chain of layers used as one branch of Sum or Concat",
-    extra={"terms": lambda node: [node.bodies[0]]},
+    terms=lambda node: [node.bodies[0]],
     symbolic=_sum_of_bodies(lambda bodies: (1,)),
 ))
-
-
-def _parallel_demand(args, out_diag, body_in_diag=True):
-    return out_diag and body_in_diag
 
 
 def _sum_kernel(state, args, in_shape, bodies):
@@ -112,22 +101,21 @@ def _sum_validate(node):
     where = " and ".join(f"{b[0].layer if len(b) == 1 else 'branch'} (line {b[0].pos[0]})"
                          for b in stale[:2])
     return (f"the branches {where} of Sum are correlated: neither ends in a weight layer "
-            f"(Dense or Conv), so the kernel of their sum is not the sum of their kernels; "
+            f"({weight_layers()}), so the kernel of their sum is not the sum of their kernels; "
             f"end all but one branch in a weight layer")
 
 
-register(LayerRule(
+register(BlockRule(
     name="Sum", params=(), shape=_same_shapes("Sum"), kernel=_sum_kernel,
-    apply=lambda p, x, args, ctx, bodies: sum(b(x) for b in bodies),
-    demand=_parallel_demand, role="block",
+    apply=lambda p, x, args, ctx, bodies: sum(b(x) for b in bodies), body=BRANCHES,
     doc="x ↦ Σ_b branch_b(x): Σ' = Σ_b Σ_b, Θ' = Σ_b Θ_b (at most one non-fresh branch)",
-    extra={"body": "branches", "terms": lambda node: list(node.bodies), "validate": _sum_validate},
+    terms=lambda node: list(node.bodies), validate=_sum_validate,
     symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies)),
 ))
 
 
 def _concat_kernel(state, args, in_shape, bodies):
-    weights = [weight_of(b.nodes) for b in bodies]
+    weights = [branch_weight(b.nodes) for b in bodies]
     total = sum(weights)
     out = None
     for w, body in zip(weights, bodies):
@@ -138,7 +126,7 @@ def _concat_kernel(state, args, in_shape, bodies):
 
 def _concat_weights(bodies):
     from ..symbolic import const
-    weights = [const(weight_of(b)) for b in bodies]
+    weights = [const(branch_weight(b)) for b in bodies]
     return [w / sum(weights) for w in weights]
 
 
@@ -147,11 +135,11 @@ def _concat_apply(params, x, args, ctx, bodies):
     return jnp.concatenate([b(x) for b in bodies], axis=-1)
 
 
-register(LayerRule(
+register(BlockRule(
     name="Concat", params=(), shape=_same_shapes("Concat"), kernel=_concat_kernel,
-    apply=_concat_apply, demand=_parallel_demand, role="block",
+    apply=_concat_apply, body=BRANCHES,
     doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
-    extra={"body": "branches", "terms": lambda node: list(node.bodies), "mixes": True},
+    terms=lambda node: list(node.bodies), mixes=True,
     symbolic=_sum_of_bodies(_concat_weights),
 ))
 
@@ -169,7 +157,7 @@ def _jk_validate(node):
         if not fresh(seg):
             what = f"ends in {seg[-1].layer} (line {seg[-1].pos[0]})" if seg else "is empty"
             return (f"JumpingKnowledge: the layers between Tap {i} and Tap {i + 1} must end in a "
-                    f"weight layer (Dense or Conv) so the tapped values are uncorrelated, but "
+                    f"weight layer ({weight_layers()}) so the tapped values are uncorrelated, but "
                     f"the segment {what}")
     return None
 
@@ -190,10 +178,10 @@ def _jk_apply(params, x, args, ctx, bodies):
     return out
 
 
-register(LayerRule(
+register(BlockRule(
     name="JumpingKnowledge", params=(), shape=_same_shapes("JumpingKnowledge"),
-    kernel=_jk_kernel, apply=_jk_apply, role="block",
+    kernel=_jk_kernel, apply=_jk_apply, body=TAPS,
     doc="sum of the values at its Taps: Σ' = Σ_l Σ⁽ˡ⁾, Θ' = Σ_l Θ⁽ˡ⁾",
-    extra={"body": "taps", "terms": _jk_terms, "validate": _jk_validate},
+    terms=_jk_terms, validate=_jk_validate,
     symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies), chain=True),
 ))

@@ -101,6 +101,7 @@ register(LayerRule(
             Param("padding", "str", "same", choices=("same", "valid", "circular")),
             Param("W_std", "float", 1.0, low=0.0),
             Param("b_std", "float", 0.0, low=0.0)),
-    shape=shape, kernel=kernel, init=init, apply=apply, role="weight", symbolic=symbolic,
+    shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
+    theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True,
     doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",
 ))

@@ -70,6 +70,6 @@ RULE = register_activation(
     (Param("fn", "str", choices=tuple(FUNCTIONS), doc="the function's name"),
      Param("deg", "int", None, low=1, doc="quadrature nodes per axis (default: per function)")),
     pair, fn, symbolic=None, check=check,
+    # No closed form: ``explain`` shows Σ' as the Gaussian expectation of this φ.
+    function=lambda args: args["fn"],
     doc="any listed φ: Σ' = E[φ(u)φ(v)], Σ̇ = E[φ'(u)φ'(v)] by polar Gauss quadrature")
-# No closed form: ``explain`` shows Σ' as the Gaussian expectation of this φ.
-RULE.extra["function"] = lambda args: args["fn"]

@@ -61,6 +61,7 @@ def apply(params, x, args, ctx):
 register(LayerRule(
     name="GraphAgg",
     params=(Param("self_loops", "bool", True), Param("norm", "str", "sum", choices=("sum", "mean"))),
-    shape=shape, kernel=kernel, apply=apply, demand=demand, role="linear", symbolic=symbolic,
+    shape=shape, kernel=kernel, apply=apply, demand=demand, symbolic=symbolic,
+    theta_at_zero="zero",
     doc="Σ'(G,G') = Â Σ Â'ᵀ with Â = c·(A (+I)), c = 1 (sum) or 1/degree (mean)",
 ))

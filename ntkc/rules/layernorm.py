@@ -55,8 +55,8 @@ def symbolic(args, in_shape):
 
 register(LayerRule(
     name="LayerNorm", params=(), shape=lambda s, args: s, kernel=kernel, apply=apply,
-    role="linear", symbolic=symbolic,
+    symbolic=symbolic, theta_at_zero="zero", positionwise=True,
     # parameter-free and keeps a Gaussian input Gaussian, but only valid on one
-    extra={"gaussian": "require"},
+    needs_gaussian=True,
     doc="channels normalised per position: Σ' = Σ₁₂/√((Σ₁₁+ε)(Σ₂₂+ε)), Θ' = Θ/√((Σ₁₁+ε)(Σ₂₂+ε))",
 ))

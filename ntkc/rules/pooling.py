@@ -84,13 +84,13 @@ register(LayerRule(
     name="GlobalAvgPool", params=(), shape=_needs_spatial("GlobalAvgPool"),
     kernel=_global_pool(mean=True), apply=_global_apply(mean=True), demand=_full,
     symbolic=_global_symbolic(mean=True),
-    role="linear", doc="Σ' = mean over all position (node) pairs of Σ",
+    theta_at_zero="zero", doc="Σ' = mean over all position (node) pairs of Σ",
 ))
 register(LayerRule(
     name="GlobalSumPool", params=(), shape=_needs_spatial("GlobalSumPool"),
     kernel=_global_pool(mean=False), apply=_global_apply(mean=False), demand=_full,
     symbolic=_global_symbolic(mean=False),
-    role="linear", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
+    theta_at_zero="zero", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
 ))
 
 
@@ -123,8 +123,8 @@ def _flatten_symbolic(args, in_shape):
 register(LayerRule(
     name="Flatten", params=(), shape=_flatten_shape, kernel=_flatten_kernel,
     apply=lambda p, x, args, ctx: x.reshape(x.shape[0], -1),
-    demand=lambda args, out_diag: True, role="linear", symbolic=_flatten_symbolic,
-    extra={"mixes": True},  # positions become channels with different variances
+    demand=lambda args, out_diag: True, symbolic=_flatten_symbolic, theta_at_zero="zero",
+    mixes=True,  # positions become channels with different variances
     doc="Σ' = mean_p Σ(p, p): only same-position pairs are needed",
 ))
 
@@ -186,7 +186,7 @@ register(LayerRule(
     name="AvgPool",
     params=(Param("window", "ints", low=1), Param("stride", "ints", None, low=1),
             Param("padding", "str", "valid", choices=("valid", "same"))),
-    shape=_avg_shape, kernel=_avg_kernel, apply=_avg_apply, demand=_full, role="linear",
+    shape=_avg_shape, kernel=_avg_kernel, apply=_avg_apply, demand=_full, theta_at_zero="zero",
     symbolic=_avg_symbolic,
     doc="Σ'(p,q) = mean over the windows of p and of q of Σ, as stax.AvgPool",
 ))

@@ -5,8 +5,9 @@ block whose every term does — see ``ntkc.correlation``), so the kernels add:
 Σ' = Σ + alpha²·Σ_body, Θ' = Θ + alpha²·Θ_body.
 """
 
+from ..bodies import CHAIN
 from ..correlation import fresh
-from ..registry import LayerRule, Param, ShapeError, register
+from ..registry import BlockRule, Param, ShapeError, register, weight_layers
 
 
 def shape(s, args, body_shapes):
@@ -33,22 +34,18 @@ def symbolic(args, in_shape, bodies):
     return Combine(skip=1, weights=(const(args["alpha"]) ** 2,))
 
 
-def demand(args, out_diag, body_in_diag=True):
-    return out_diag and body_in_diag
-
-
 def validate(node):
     (body,) = node.bodies
     if fresh(body):
         return None
     last = body[-1]
-    return (f"the body of Residual must end in a weight layer (Dense or Conv) so that it is "
+    return (f"the body of Residual must end in a weight layer ({weight_layers()}) so that it is "
             f"uncorrelated with the skip connection, but it ends in {last.layer} (line {last.pos[0]})")
 
 
-register(LayerRule(
+register(BlockRule(
     name="Residual", params=(Param("alpha", "float", 1.0),),
-    shape=shape, kernel=kernel, apply=apply, demand=demand, role="block", symbolic=symbolic,
+    shape=shape, kernel=kernel, apply=apply, symbolic=symbolic, body=CHAIN,
+    terms=lambda node: [(), node.bodies[0]], validate=validate,
     doc="x + alpha·BODY(x): Σ' = Σ + alpha²Σ_body, Θ' = Θ + alpha²Θ_body",
-    extra={"terms": lambda node: [(), node.bodies[0]], "validate": validate},
 ))
