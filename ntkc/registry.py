@@ -279,6 +279,8 @@ def register(rule: Rule) -> Rule:
     needed = {"shape", "kernel", "apply"}
     if isinstance(rule, ActivationRule):
         needed |= {"pair", "fn"}
+        if rule.init is not None:
+            fail("an activation has no parameters (init); give φ's layer a weight layer before it")
     if isinstance(rule, BlockRule):
         needed |= {"body", "terms"}
     for name in sorted(needed):
