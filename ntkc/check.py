@@ -8,14 +8,13 @@ whose arguments are plain Python values and whose shapes are known.
 
 from __future__ import annotations
 
-import difflib
-import math
 from dataclasses import dataclass, field
 
 from . import ast
 from .correlation import non_gaussian_input
 from .errors import At, NtkError
-from .parse import MAX_DEPTH, MAX_NUMBER
+from .expressions import _arity, _describe, _suggest, evaluate
+from .parse import MAX_DEPTH
 from .registry import Param, Rule, ShapeError, all_layers, weight_layers
 from .shapes import Shape
 
@@ -111,15 +110,6 @@ INPUT_KINDS = {
               Param("channels", "int", low=1)),
     "graph": (Param("features", "int", low=1),),
 }
-
-
-def _suggest(name: str, candidates) -> str:
-    candidates = list(candidates)
-    lower = {c.lower(): c for c in candidates}
-    if name.lower() in lower:
-        return f"; did you mean '{lower[name.lower()]}'?"
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class _Checker:
@@ -380,89 +370,7 @@ class _Checker:
         return out
 
     def eval(self, e, env):
-        try:
-            return self._eval(e, env)
-        except RecursionError:
-            raise self.err(e.pos, "the expression nests too deeply") from None
-
-    def _eval(self, e, env):
-        if isinstance(e, ast.Num):
-            return _finite(self, e.pos, e.value)
-        if isinstance(e, (ast.Str, ast.Bool)):
-            return e.value
-        if isinstance(e, ast.Name):
-            if e.name in env:
-                return env[e.name]
-            known = list(env)
-            raise self.err(e.pos, f"undefined name '{e.name}'{_suggest(e.name, known)}")
-        if isinstance(e, ast.Tuple):
-            return tuple(self._eval(i, env) for i in e.items)
-        if isinstance(e, ast.Neg):
-            v = self._eval(e.operand, env)
-            if not _is_number(v):
-                raise self.err(e.pos, f"cannot negate {_describe(v)}")
-            return -v
-        if isinstance(e, ast.Func):
-            if e.name != "sqrt":
-                raise self.err(e.pos, f"unknown function '{e.name}'{_suggest(e.name, ['sqrt'])}"
-                                      f" (the only function is sqrt)")
-            if len(e.args) != 1:
-                raise self.err(e.pos, _arity("sqrt", 1, len(e.args)))
-            v = self._eval(e.args[0], env)
-            if not _is_number(v):
-                raise self.err(e.args[0].pos, f"sqrt needs a number, not {_describe(v)}")
-            if v < 0:
-                raise self.err(e.args[0].pos, f"sqrt of a negative number ({v})")
-            return _finite(self, e.pos, math.sqrt(v))
-        if isinstance(e, ast.BinOp):
-            a, b = self._eval(e.left, env), self._eval(e.right, env)
-            if not (_is_number(a) and _is_number(b)):
-                bad, where = (a, e.left) if not _is_number(a) else (b, e.right)
-                raise self.err(where.pos, f"'{e.op}' needs numbers, not {_describe(bad)}")
-            try:
-                if e.op == "+":
-                    r = a + b
-                elif e.op == "-":
-                    r = a - b
-                elif e.op == "*":
-                    r = a * b
-                else:
-                    if b == 0:
-                        raise self.err(e.right.pos, "division by zero")
-                    r = a / b
-            except OverflowError:
-                raise self.err(e.pos, "number is too large") from None
-            return _finite(self, e.pos, r)
-        raise self.err(getattr(e, "pos", (1, 1)), "cannot evaluate this expression")
-
-
-def _finite(checker, pos, r):
-    """``r`` if |r| ≤ MAX_NUMBER (NaN and ±inf fail the test too)."""
-    if not abs(r) <= MAX_NUMBER:
-        raise checker.err(pos, "number is too large (the limit is 1e300)")
-    return r
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _describe(v) -> str:
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, str):
-        return f'the string "{v}"'
-    if isinstance(v, tuple):
-        return "a tuple"
-    return f"the number {v}"
-
-
-def _arity(what: str, takes: int, given: int) -> str:
-    if takes == 0:
-        return f"{what} takes no arguments but {given} {'was' if given == 1 else 'were'} given"
-    return (f"{what} takes {takes} argument{'s' if takes != 1 else ''} but {given} "
-            f"{'was' if given == 1 else 'were'} given")
-
+        return evaluate(e, env, self.err)
 
 def _a(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun

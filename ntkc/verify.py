@@ -19,7 +19,8 @@ import numpy as np
 
 from .compile import input_state, plan, run_steps, run_zero_ntk_prefix
 from .errors import NtkError
-from .finite import FiniteNet, Probe, empirical_draws, finite_net
+from .empirical import Probe, empirical_draws
+from .finite import FiniteNet, finite_net
 from .kernel import GraphBatch, Kernel
 from .state import Graphs
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import ntkc
-from ntkc.finite import FiniteNet, Probe, empirical_draws, finite_net
+from ntkc.empirical import Probe, empirical_draws
+from ntkc.finite import FiniteNet, finite_net
 from ntkc.registry import all_layers
 from ntkc.verify import random_inputs
 

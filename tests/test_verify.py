@@ -14,7 +14,8 @@ import ntkc
 from conftest import EXAMPLES, GOLDEN
 from ntkc import registry
 from ntkc.cli import main
-from ntkc.finite import empirical_draws, finite_net
+from ntkc.empirical import empirical_draws
+from ntkc.finite import finite_net
 from ntkc.rules import conv, dense, graph, relu
 from ntkc.rules._activation import make_kernel
 from ntkc.verify import compare, random_inputs, t_quantile, verify
