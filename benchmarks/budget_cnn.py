@@ -4,7 +4,7 @@
 
 Every pair of images needs all (16·16)² pixel pairs through three Conv/ReLU
 layers before the average pool, so one pair's working set is ~3 MiB (float32,
-``ntkc.compile.bytes_per_pair``) and the 2000² Gram's unblocked state ~13 TB. With ``memory_limit`` the
+``ntkc.fusion.bytes_per_pair``) and the 2000² Gram's unblocked state ~13 TB. With ``memory_limit`` the
 planner cuts the Gram into blocks that fit. By default this computes a strip of
 ``--rows`` rows against all 2000 images (the same blocks the full Gram is made
 of, so the same peak memory) and extrapolates the full Gram's time from it;
@@ -44,7 +44,7 @@ def main(argv=None):
 
     import jax
     import ntkc
-    from ntkc.compile import bytes_per_pair
+    from ntkc.fusion import bytes_per_pair
 
     spec = workloads.cnn("GlobalAvgPool", n=a.n, side=a.side)
     x = workloads.make_inputs(spec, 0, "float32")["x"]

@@ -27,7 +27,7 @@ jax.config.update("jax_enable_x64", True)
 import ntkc  # noqa: E402
 from ntkc.empirical import empirical_draws
 from ntkc.finite import finite_net  # noqa: E402
-from ntkc.verify import _ctx, _depths, random_inputs  # noqa: E402
+from ntkc.verification import _ctx, _depths, random_inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NETS = {

@@ -13,7 +13,7 @@ from .check import CheckedNet, check
 from .errors import NtkError
 from .kernel import GraphBatch, Kernel
 from .parse import parse, read_source
-from .verify import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
+from .verification import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
 __all__ = ["load", "compile", "check_source", "verify", "Kernel", "GraphBatch", "NtkError",
            "CheckedNet"]

@@ -103,7 +103,7 @@ class Let:
 
 
 @dataclass(frozen=True)
-class Param:
+class DefParam:
     name: str
     default: Expr | None
     pos: Pos
@@ -112,7 +112,7 @@ class Param:
 @dataclass(frozen=True)
 class Def:
     name: str
-    params: tuple  # of Param
+    params: tuple  # of DefParam
     body: tuple
     pos: Pos
 

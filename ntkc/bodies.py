@@ -40,7 +40,7 @@ class BodyMode:
             raise checker.err(call.pos, f"the body of {rule.name} is empty")
         return (tuple(body),), [out]
 
-    def plan(self, bodies, out_diag, plan_chain):
+    def layouts(self, bodies, out_diag, plan_chain):
         """Plan each body for a block whose output needs ``out_diag``; returns
         the planned bodies and whether every body reads same-position pairs only."""
         planned = tuple(plan_chain(body, out_diag) for body in bodies)
@@ -111,7 +111,7 @@ class _Taps(BodyMode):
                                               f"{rule.name} would not reach its output")
         return tuple(segments), outs
 
-    def plan(self, bodies, out_diag, plan_chain):
+    def layouts(self, bodies, out_diag, plan_chain):
         # Segments run in sequence; each one's output is also a term of the sum,
         # so a segment needs what its output's readers and the next segment need.
         planned, need = [], out_diag
@@ -147,7 +147,7 @@ class _Cell(BodyMode):
                                        f"the cell maps one time step's vector to the next state")
         return (tuple(body),), [out]
 
-    def plan(self, bodies, out_diag, plan_chain):
+    def layouts(self, bodies, out_diag, plan_chain):
         # The cell runs on the states of all pairs of time steps (t, t'): every
         # layer inside reads and writes full pairs.
         return tuple(_all_pairs(plan_chain(body, False)) for body in bodies), False

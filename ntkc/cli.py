@@ -160,7 +160,7 @@ def cmd_verify(args):
     import jax
     jax.config.update("jax_enable_x64", True)
     import ntkc
-    from ntkc.verify import random_inputs, verify
+    from ntkc.verification import random_inputs, verify
     kernel = ntkc.Kernel(_load_net(args.file, args.net))
     x1 = random_inputs(kernel, args.n, args.seed) if args.x1 is None else load_inputs(args.x1, kernel)
     x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
@@ -171,7 +171,7 @@ def cmd_verify(args):
 
 
 def verify_args(p):
-    from ntkc.verify import DEFAULT_SAMPLES, DEFAULT_WIDTH
+    from ntkc.verification import DEFAULT_SAMPLES, DEFAULT_WIDTH
     check_args(p)
     p.add_argument("--width", type=_positive, default=DEFAULT_WIDTH,
                    help=f"channels per hidden weight layer (default {DEFAULT_WIDTH})")

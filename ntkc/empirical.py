@@ -2,7 +2,7 @@
 
 For a batch of parameter draws of a :class:`~ntkc.finite.FiniteNet`, the
 empirical NNGP and NTK at any layer's output (a :class:`Probe`), assembled
-block by block within a memory budget. :mod:`ntkc.verify` holds these draws
+block by block within a memory budget. :mod:`ntkc.verification` holds these draws
 against the compiled kernel.
 """
 

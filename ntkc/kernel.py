@@ -10,7 +10,7 @@ import numpy as np
 
 from . import blocking
 from .check import CheckedNet
-from .compile import bytes_per_pair, fuse
+from .fusion import bytes_per_pair, fuse
 from .errors import NtkError
 
 

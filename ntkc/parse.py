@@ -151,7 +151,7 @@ _BUILDERS = {
     # arguments and statements
     "kwarg": lambda pos, items, at: ast.Arg(str(items[0]), items[1], pos),
     "arglist": _arglist,
-    "param": lambda pos, items, at: ast.Param(str(items[0]), items[1], pos),
+    "param": lambda pos, items, at: ast.DefParam(str(items[0]), items[1], pos),
     "paramlist": lambda pos, items, at: tuple(items),
     "block": lambda pos, items, at: tuple(items),
     "call": lambda pos, items, at: ast.Call(str(items[0]), tuple(items[1] or ()), items[2], pos),

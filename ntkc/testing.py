@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from .check import CheckedNet
 from .errors import NtkError
 from .registry import Param, all_layers
-from .verify import random_inputs, verify
+from .verification import random_inputs, verify
 
 INPUT_KINDS = ("vector", "sequence", "image", "graph")
 

@@ -440,7 +440,7 @@ VERIFY_NETS = {
 @pytest.mark.parametrize("which", list(VERIFY_NETS))
 def test_new_layers_pass_verify(which):
     """Every new layer's kernel agrees with finite networks (ntkc.verify's Monte Carlo)."""
-    from ntkc.verify import random_inputs, verify
+    from ntkc.verification import random_inputs, verify
     header, body = VERIFY_NETS[which]
     kernel = ntkc.compile(f"input {header}\nnet n {{ {body.format(D='Dense(W_std=1.3, b_std=0.2)')} }}")
     report = verify(kernel, random_inputs(kernel, 5, seed=1), width=512, samples=8, seed=0)

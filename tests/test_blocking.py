@@ -11,7 +11,7 @@ import pytest
 
 import ntkc
 from ntkc import blocking
-from ntkc.compile import bytes_per_pair
+from ntkc.fusion import bytes_per_pair
 from conftest import ROOT
 
 FC = """

@@ -15,7 +15,7 @@ import ntkc
 from ntkc.empirical import Probe, empirical_draws
 from ntkc.finite import FiniteNet, finite_net
 from ntkc.registry import all_layers
-from ntkc.verify import random_inputs
+from ntkc.verification import random_inputs
 
 
 def weight_layer_args(rule):

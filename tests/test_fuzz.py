@@ -215,7 +215,7 @@ class Generator:
                 out += inner[1](va)
             return out
 
-        stmt = ast.Def(n, (ast.Param(pa, None, P0), ast.Param(pb, default, P0)), tuple(body), P0)
+        stmt = ast.Def(n, (ast.DefParam(pa, None, P0), ast.DefParam(pb, default, P0)), tuple(body), P0)
         self.defs.append((n, expand))
         return stmt
 

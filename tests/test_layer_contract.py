@@ -66,7 +66,7 @@ EXAMPLES = {
 
 
 def _inputs(kernel, n=4, seed=0):
-    from ntkc.verify import random_inputs
+    from ntkc.verification import random_inputs
     return random_inputs(kernel.net, n, seed)
 
 

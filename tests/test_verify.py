@@ -18,7 +18,7 @@ from ntkc.empirical import empirical_draws
 from ntkc.finite import finite_net
 from ntkc.rules import conv, dense, graph, relu
 from ntkc.rules._activation import make_kernel
-from ntkc.verify import compare, random_inputs, t_quantile, verify
+from ntkc.verification import compare, random_inputs, t_quantile, verify
 
 # The budget of the default suite, chosen from docs/verification.md: about 5 %
 # relative standard error on these nets, a few seconds each after compiling.

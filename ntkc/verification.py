@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from .compile import input_state, plan, run_steps, run_zero_ntk_prefix
+from .fusion import input_state, layouts, run_steps, run_zero_ntk_prefix
 from .errors import NtkError
 from .empirical import Probe, empirical_draws
 from .finite import FiniteNet, finite_net
@@ -309,12 +309,12 @@ def _ctx(graphs, fnet):
 # -- layer by layer -------------------------------------------------------------------
 def layer_states(net, a, b) -> dict:
     """The recursion's state after every layer, ``{path: State}``: the
-    compiler's own plan and steps (:mod:`ntkc.compile`), run eagerly with an
+    compiler's own layouts and steps (:mod:`ntkc.fusion`), run eagerly with an
     observer that records every layer's state, bodies included."""
     (x1, g1), (x2, g2) = a, (None, None) if b is None else b
     g1 = None if g1 is None else Graphs(*g1)
     g2 = None if g2 is None else Graphs(*g2)
-    steps = plan(net.layers)
+    steps = layouts(net.layers)
     out = {}
 
     def record(path, step, state):

@@ -29,7 +29,7 @@ class Step:
     bodies: tuple = ()  # a tuple of Steps per body
 
 
-def plan(nodes, out_diag: bool = True) -> tuple:
+def layouts(nodes, out_diag: bool = True) -> tuple:
     """Demand analysis: the layout each layer needs, from the readout back.
     A block's body mode plans its bodies; the rule's ``demand`` then says what
     the block needs given what it must write and what its bodies read."""
@@ -37,7 +37,7 @@ def plan(nodes, out_diag: bool = True) -> tuple:
     for node in reversed(nodes):
         rule = node.rule
         if rule.kind == "block":
-            bodies, body_in = rule.body.plan(node.bodies, out_diag, plan)
+            bodies, body_in = rule.body.layouts(node.bodies, out_diag, layouts)
             in_diag = rule.demand(node.kwargs, out_diag, body_in)
         else:
             bodies = ()
@@ -149,7 +149,7 @@ def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> St
 
 def fuse(net: CheckedNet, get: tuple, same: bool):
     """One function (x1, x2, graphs1, graphs2) -> tuple of kernels, jitted."""
-    steps = plan(net.layers)
+    steps = layouts(net.layers)
     want_ntk = "ntk" in get
     d = net.input.nspatial
 
@@ -168,7 +168,7 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
 
 def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32, ntk: bool = True) -> int:
     """The working memory one (x1, x2) example pair needs, in bytes, read off
-    the plan: the widest position-pair layout any layer reads or writes (S²
+    the layouts: the widest position-pair layout any layer reads or writes (S²
     pairs where all pairs are demanded, S where only same-position pairs are;
     a graph counts ``nodes`` nodes) times the arrays alive around a rule. That
     count, 6 per kernel asked for (Σ; Θ also needs Σ), is measured: a CNN-GAP
@@ -191,6 +191,6 @@ def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32, ntk: bool = 
             for b in st.bodies:
                 go(b)
 
-    go(plan(net.layers))
+    go(layouts(net.layers))
     live = 6 * (2 if ntk else 1)
     return live * widest * itemsize
