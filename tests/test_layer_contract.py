@@ -62,6 +62,8 @@ EXAMPLES = {
     "Elementwise": ACT('Elementwise(fn="tanh")'),
     "LayerNorm": SEQ("Conv(kernel=2, b_std=0.3) LayerNorm Relu GlobalAvgPool Dense"),
     "Recurrent": SEQ('Recurrent(W_std=1.1, b_std=0.2, readout="mean") { Relu } Dense'),
+    "SelfAttention": SEQ('Conv(kernel=2) SelfAttention(W_query_std=1.2, b_std=0.1) Relu '
+                         'GlobalAvgPool Dense'),
 }
 
 

@@ -1,0 +1,243 @@
+"""Golden kernels from neural-tangents 0.6.5 for SelfAttention and for
+``parameterization='standard'`` Dense/Conv. Run with the peer venv (see
+benchmarks/peer_env.py); the tests only read the stored arrays:
+
+    benchmarks/.peer-venv/bin/python benchmarks/make_attention_goldens.py
+
+* ``tests/golden/attention/NAME.{ntk,npz}`` and ``cases.json``: each case is
+  written once as a layer list, from which both the ``.ntk`` source and the
+  ``stax.serial`` network are made (SelfAttention →
+  ``stax.GlobalSelfAttention(n, n, n, 1, linear_scaling=True, ...)``).
+* ``tests/golden/standard/NAME.npz`` and ``cases.json``: stax networks in the
+  standard parameterization, whose kernels depend on the layer widths; the
+  widths and the stax layers are stated in the npz (``layers``, a JSON string)
+  and in cases.json. There is no ``.ntk`` syntax for them yet.
+
+Every npz holds float64 ``x1`` (5 examples), ``x2`` (4), ``nngp_11``,
+``ntk_11`` (x2 = None) and ``nngp_12``, ``ntk_12`` (x1 against x2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from worker import import_peer  # noqa: E402
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+stax = import_peer().stax
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 8  # nominal stax channel count (the ntk-parameterized kernels do not depend on it)
+
+# -- SelfAttention cases --------------------------------------------------------------------------
+ATT_DEFAULTS = {"mechanism": "softmax", "W_query_std": 1.0, "W_key_std": 1.0,
+                "W_value_std": 1.0, "W_out_std": 1.0, "b_std": 0.0}
+
+
+def att(**kw):
+    return ("SelfAttention", kw)
+
+
+def dense(w=1.0, b=0.0):
+    return ("Dense", {"W_std": w, "b_std": b})
+
+
+def conv(k, w=1.0, b=0.0):
+    return ("Conv", {"kernel": k, "W_std": w, "b_std": b})
+
+
+RELU, ERF, GAP, FLAT, LN = ("Relu", {}), ("Erf", {}), ("GlobalAvgPool", {}), ("Flatten", {}), \
+    ("LayerNorm", {})
+
+
+def residual(*body):
+    return ("Residual", {"body": list(body)})
+
+
+SEQ, IMG = ("sequence", (5, 3)), ("image", (3, 4, 2))
+MECHS = ("softmax", "identity", "abs", "relu")
+
+# (name, input, layers, what it covers, first): first=True where SelfAttention
+# is the net's first weight layer (compile.py's Θ' = Σ' shortcut applies there).
+ATTENTION_CASES = []
+for m in MECHS:
+    ATTENTION_CASES.append((
+        f"seq_{m}_after_dense", SEQ,
+        [dense(1.3, 0.1), att(mechanism=m, W_query_std=1.2, W_key_std=0.9, W_value_std=1.1,
+                              W_out_std=0.8), GAP, dense(1.1)],
+        f"{m}, alone after Dense, GlobalAvgPool", False))
+    ATTENTION_CASES.append((
+        f"img_{m}_stacked", IMG,
+        [conv(2, 1.4, 0.1), RELU, att(mechanism=m, W_query_std=0.9, W_key_std=1.1, b_std=0.2),
+         RELU, conv(2, 1.2), RELU, GAP, dense(1.2, 0.1)],
+        f"{m}, on an image between Conv/Relu layers", False))
+ATTENTION_CASES += [
+    ("seq_two_attention", SEQ,
+     [dense(1.2), att(W_query_std=1.5, W_value_std=1.2, b_std=0.1), RELU,
+      att(mechanism="relu", W_key_std=1.3, W_out_std=1.1), ERF, FLAT, dense(1.3, 0.05)],
+     "two attention layers, Erf, Flatten (only the diagonal demanded)", False),
+    ("img_flatten_bias", IMG,
+     [conv(3, 1.2, 0.2), att(mechanism="abs", W_query_std=1.1, W_key_std=0.7, W_value_std=1.3,
+                             W_out_std=1.2, b_std=0.5), RELU, FLAT, dense(1.0, 0.1)],
+     "b_std > 0, Flatten readout", False),
+    ("seq_transformer_block", SEQ,
+     [dense(1.1, 0.1), residual(att(W_query_std=1.3, b_std=0.1)), LN,
+      residual(dense(1.2), RELU, dense(1.1, 0.1)), LN, GAP, dense(1.0)],
+     "Residual { SelfAttention }, LayerNorm, Residual MLP", False),
+    ("seq_softmax_first", SEQ,
+     [att(W_query_std=1.4, W_value_std=1.2, b_std=0.1), RELU, dense(1.3), RELU, GAP, dense(1.1)],
+     "SelfAttention as the first weight layer", True),
+    ("img_identity_first", IMG,
+     [att(mechanism="identity", W_key_std=0.8, b_std=0.3), ERF, FLAT, dense(1.2)],
+     "identity mechanism as the first weight layer", True),
+]
+
+
+def _lit(v):
+    if isinstance(v, str):
+        return f'"{v}"'
+    return repr(v)
+
+
+def _ntk_layer(name, args, indent):
+    if name == "Residual":
+        inner = "".join(_ntk_layer(n, a, indent + "    ") for n, a in args["body"])
+        return f"{indent}Residual {{\n{inner}{indent}}}\n"
+    if not args:
+        return f"{indent}{name}\n"
+    return f"{indent}{name}(" + ", ".join(f"{k}={_lit(v)}" for k, v in args.items()) + ")\n"
+
+
+def ntk_source(name, inp, layers):
+    kind, shape = inp
+    if kind == "sequence":
+        head = f"input sequence(length={shape[0]}, channels={shape[1]})"
+    else:
+        head = f"input image(height={shape[0]}, width={shape[1]}, channels={shape[2]})"
+    body = "".join(_ntk_layer(n, a, "    ") for n, a in layers)
+    return f"# golden: {name}\n{head}\nnet {name} {{\n{body}}}\n"
+
+
+def stax_layer(name, args, nspatial):
+    if name == "Dense":
+        return stax.Dense(N, W_std=args["W_std"], b_std=args["b_std"])
+    if name == "Conv":
+        return stax.Conv(N, (args["kernel"],) * nspatial, padding="SAME", W_std=args["W_std"],
+                         b_std=args["b_std"])
+    if name == "SelfAttention":
+        a = {**ATT_DEFAULTS, **args}
+        return stax.GlobalSelfAttention(
+            N, N, N, 1, linear_scaling=True, W_key_std=a["W_key_std"],
+            W_value_std=a["W_value_std"], W_query_std=a["W_query_std"],
+            W_out_std=a["W_out_std"], b_std=a["b_std"],
+            attention_mechanism=a["mechanism"].upper())
+    if name == "Residual":
+        body = stax.serial(*[stax_layer(n, a, nspatial) for n, a in args["body"]])
+        return stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), body), stax.FanInSum())
+    return {"Relu": stax.Relu, "Erf": stax.Erf, "GlobalAvgPool": stax.GlobalAvgPool,
+            "Flatten": stax.Flatten, "LayerNorm": stax.LayerNorm}[name]()
+
+
+def kernels(kernel_fn, x1, x2, **kw):
+    k11 = kernel_fn(x1, None, ("nngp", "ntk"), **kw)
+    k12 = kernel_fn(x1, x2, ("nngp", "ntk"), **kw)
+    return {"nngp_11": np.asarray(k11.nngp), "ntk_11": np.asarray(k11.ntk),
+            "nngp_12": np.asarray(k12.nngp), "ntk_12": np.asarray(k12.ntk)}
+
+
+def attention_goldens(rng):
+    out = ROOT / "tests/golden/attention"
+    out.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name, inp, layers, covers, first in ATTENTION_CASES:
+        kind, shape = inp
+        nspatial = len(shape) - 1
+        _, _, kernel_fn = stax.serial(*[stax_layer(n, a, nspatial) for n, a in layers])
+        x1, x2 = rng.normal(size=(5,) + shape), rng.normal(size=(4,) + shape)
+        ks = kernels(kernel_fn, x1, x2)
+        assert all(np.all(np.isfinite(v)) for v in ks.values()), name
+        np.savez(out / f"{name}.npz", x1=x1, x2=x2, **ks)
+        (out / f"{name}.ntk").write_text(ntk_source(name, inp, layers))
+        cases.append({"name": name, "kind": kind, "shape": list(shape), "covers": covers,
+                      "attention_first": first, "tol": 1e-6})
+        print(name, ks["ntk_11"][0, :3])
+    meta = {"generator": "neural-tangents 0.6.5 stax kernel_fn, jax 0.4.30, x64; "
+                         "benchmarks/make_attention_goldens.py", "cases": cases}
+    (out / "cases.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+# -- standard parameterization ------------------------------------------------------------------
+# (name, input shape, [(layer, {args})]): Dense/Conv with their widths (out_dim /
+# out_chan) in stax's standard parameterization.
+STANDARD_CASES = [
+    ("fc_relu_std", (6,), [("Dense", {"out": 64, "W_std": 1.5, "b_std": 0.1}), ("Relu", {}),
+                           ("Dense", {"out": 32, "W_std": 1.2, "b_std": 0.2}), ("Relu", {}),
+                           ("Dense", {"out": 1, "W_std": 1.1, "b_std": 0.0})]),
+    ("fc_erf_narrow_std", (4,), [("Dense", {"out": 3, "W_std": 1.3, "b_std": 0.3}), ("Erf", {}),
+                                 ("Dense", {"out": 200, "W_std": 0.9, "b_std": 0.1}),
+                                 ("Erf", {}), ("Dense", {"out": 5, "W_std": 1.0, "b_std": 0.5})]),
+    ("cnn_gap_std", (5, 5, 2), [("Conv", {"out": 16, "kernel": 3, "W_std": 1.4, "b_std": 0.1}),
+                                ("Relu", {}),
+                                ("Conv", {"out": 8, "kernel": 2, "W_std": 1.2, "b_std": 0.0}),
+                                ("Relu", {}), ("GlobalAvgPool", {}),
+                                ("Dense", {"out": 1, "W_std": 1.3, "b_std": 0.2})]),
+    ("cnn_flatten_std", (4, 4, 3), [("Conv", {"out": 32, "kernel": 3, "W_std": 1.3,
+                                              "b_std": 0.2}),
+                                    ("Relu", {}), ("Flatten", {}),
+                                    ("Dense", {"out": 10, "W_std": 1.1, "b_std": 0.1})]),
+    ("seq_conv_std", (7, 2), [("Conv", {"out": 12, "kernel": 3, "W_std": 1.2, "b_std": 0.1}),
+                              ("Erf", {}),
+                              ("Conv", {"out": 24, "kernel": 2, "W_std": 1.5, "b_std": 0.0}),
+                              ("Relu", {}), ("GlobalAvgPool", {}),
+                              ("Dense", {"out": 1, "W_std": 1.0, "b_std": 0.1})]),
+]
+
+
+def standard_layer(name, a, nspatial):
+    if name == "Dense":
+        return stax.Dense(a["out"], W_std=a["W_std"], b_std=a["b_std"],
+                          parameterization="standard")
+    if name == "Conv":
+        return stax.Conv(a["out"], (a["kernel"],) * nspatial, padding="SAME", W_std=a["W_std"],
+                         b_std=a["b_std"], parameterization="standard")
+    return {"Relu": stax.Relu, "Erf": stax.Erf, "GlobalAvgPool": stax.GlobalAvgPool,
+            "Flatten": stax.Flatten}[name]()
+
+
+def standard_goldens(rng):
+    out = ROOT / "tests/golden/standard"
+    out.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name, shape, layers in STANDARD_CASES:
+        nspatial = len(shape) - 1
+        _, _, kernel_fn = stax.serial(*[standard_layer(n, a, nspatial) for n, a in layers])
+        x1, x2 = rng.normal(size=(5,) + shape), rng.normal(size=(4,) + shape)
+        ks = kernels(kernel_fn, x1, x2)
+        spec = [[n, a] for n, a in layers]
+        np.savez(out / f"{name}.npz", x1=x1, x2=x2, layers=json.dumps(spec), **ks)
+        cases.append({"name": name, "shape": list(shape), "layers": spec,
+                      "padding": "SAME", "tol": 1e-6})
+        print(name, ks["ntk_11"][0, :3])
+    meta = {"generator": "neural-tangents 0.6.5 stax kernel_fn, parameterization='standard' on "
+                         "every Dense/Conv (out = out_dim / out_chan), jax 0.4.30, x64; "
+                         "benchmarks/make_attention_goldens.py", "cases": cases}
+    (out / "cases.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def main():
+    import warnings
+    warnings.filterwarnings("ignore", message="Linear scaling attention")
+    attention_goldens(np.random.default_rng(16))
+    standard_goldens(np.random.default_rng(17))
+
+
+if __name__ == "__main__":
+    main()
