@@ -131,7 +131,7 @@ class _KernelEstimator(BaseEstimator):
         return cache.get(self.source_, self.filename_, self.net, self.constants)
 
     def _shaped(self, X):
-        shape = self._kernel().net.input
+        shape = self._compiled.net.input
         if shape.kind == "graph":
             raise NtkError(f"{self.filename_}: ntkc.sklearn takes vector, sequence or image "
                            f"nets; this one's input is a graph")
@@ -144,7 +144,7 @@ class _KernelEstimator(BaseEstimator):
     def _grams(self, x1, x2, gets):
         """{get: Gram} between rows of x1 and x2 (None: x1), padded to bucket sizes."""
         import jax
-        kernel = self._kernel()
+        kernel = self._compiled
 
         def pad(x):
             extra = _bucket(len(x)) - len(x)
@@ -160,7 +160,8 @@ class _KernelEstimator(BaseEstimator):
     # -- fit / predict ---------------------------------------------------------------------
     def _fit(self, X, targets):
         self.source_, self.filename_ = self._source(X.shape[1])
-        self._kernel()                       # compile errors surface at fit
+        # One look-up per fit: the fitted estimator keeps its kernel.
+        self._compiled = self._kernel()
         self.X_train_ = X
         self.train_grams_ = self._grams(X, None, self._gets)
         self._targets = targets
@@ -177,12 +178,14 @@ class _KernelEstimator(BaseEstimator):
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_post", None)             # a closure: rebuilt when unpickled
+        state.pop("_post", None)             # closures and jitted functions:
+        state.pop("_compiled", None)         # rebuilt when unpickled
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "train_grams_" in state:
+            self._compiled = self._kernel()
             self._post = self._make_predictor(self.train_grams_, self._targets)
 
     def __sklearn_tags__(self):

@@ -100,8 +100,7 @@ def test_gridsearch_in_pipeline_compiles_each_grid_point_once():
                         {"ntkclassifier__constants__W_std": [0.8, 1.5, 2.5]},
                         cv=KFold(4, shuffle=True, random_state=0))
     grid.fit(X, y)
-    assert cache.misses == 3
-    assert cache.hits >= 3 * 4 * 2
+    assert (cache.misses, cache.hits) == (3, 3 * 4 + 1 - 3)   # one look-up per fit
     assert grid.best_score_ > 0.8
     assert grid.score(X, y) > 0.9
     clone = pickle.loads(pickle.dumps(grid.best_estimator_))
