@@ -97,6 +97,10 @@ def _array(k, shape, name):
     return a, eps
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
 def _times(t) -> np.ndarray:
     t = np.inf if t is None else t
     try:
@@ -115,10 +119,10 @@ class _Posterior:
     kernel and kept."""
 
     def __init__(self, k_train_train, y_train, diag_reg, absolute, learning_rate=1.0):
-        if not (np.isfinite(diag_reg) and diag_reg >= 0):
+        if not (_number(diag_reg) and np.isfinite(diag_reg) and diag_reg >= 0):
             raise NtkError(f"diag_reg must be a finite number ≥ 0, not {diag_reg!r}")
-        if not (np.isfinite(learning_rate) and learning_rate > 0):
-            raise NtkError(f"learning_rate must be positive, not {learning_rate!r}")
+        if not (_number(learning_rate) and np.isfinite(learning_rate) and learning_rate > 0):
+            raise NtkError(f"learning_rate must be a positive number, not {learning_rate!r}")
         self.k = k_train_train
         self.diag_reg, self.absolute = float(diag_reg), bool(absolute)
         self.y = None if y_train is None else np.asarray(y_train)
@@ -171,6 +175,10 @@ class _Posterior:
 
     def _cov(self, mode, m_map, k_test_train, k_test_test, eps_td):
         g = _PRIOR[mode]
+        if g != _MEAN[mode] and any(hasattr(k, "shape") and not hasattr(k, g)
+                                    for k in (self.k, k_test_train, k_test_test)):
+            raise NtkError(f"the {mode!r} covariance needs both Grams, NNGP and NTK: pass "
+                           f"dicts or named tuples with 'nngp' and 'ntk', not bare arrays")
         s_dd, eps_dd = self.gram(g)
         n, m = s_dd.shape[0], m_map.shape[-2]
         if k_test_train is None:

@@ -233,11 +233,8 @@ _COMMON = """
     ``memory_limit``: the kernel's working-memory budget (ntkc.Kernel)."""
 
 
-class NTKRegressor(_Regressor):
-    __doc__ = """Regression with the infinite ensemble of infinitely wide nets
-    trained by gradient descent on the MSE for ``t`` steps of size
-    ``learning_rate`` (``t=None``: to convergence, kernel regression with the
-    NTK), as ``ntkc.predict.gradient_descent_mse_ensemble``.""" + _COMMON
+class _GradientDescent(_KernelEstimator):
+    """The parameters and predictor of the trained-ensemble estimators."""
 
     def __init__(self, net_file=None, net=None, constants=None, t=None, learning_rate=1.0,
                  diag_reg=1e-6, diag_reg_absolute_scale=False, memory_limit=None):
@@ -249,6 +246,13 @@ class NTKRegressor(_Regressor):
     def _make_predictor(self, grams, y):
         return predict.ensemble_from_grams(grams, y, self.learning_rate, self.diag_reg,
                                            self.diag_reg_absolute_scale)
+
+
+class NTKRegressor(_Regressor, _GradientDescent):
+    __doc__ = """Regression with the infinite ensemble of infinitely wide nets
+    trained by gradient descent on the MSE for ``t`` steps of size
+    ``learning_rate`` (``t=None``: to convergence, kernel regression with the
+    NTK), as ``ntkc.predict.gradient_descent_mse_ensemble``.""" + _COMMON
 
     def _mean_cov(self, k_td, k_tt):
         return self._predictor()(self.t, k_td, k_tt, get="ntk")
@@ -273,20 +277,11 @@ class NNGPRegressor(_Regressor):
         return self._predictor()("nngp", k_td, k_tt)
 
 
-class NTKClassifier(ClassifierMixin, _KernelEstimator):
+class NTKClassifier(ClassifierMixin, _GradientDescent):
     __doc__ = """Classification by the NTK ensemble's mean on one-hot targets:
     the class with the largest output after ``t`` steps (``t=None``: to
     convergence), as in the NTK / CNTK papers.""" + _COMMON
     _gets = ("ntk",)
-
-    def __init__(self, net_file=None, net=None, constants=None, t=None, learning_rate=1.0,
-                 diag_reg=1e-6, diag_reg_absolute_scale=False, memory_limit=None):
-        self.net_file, self.net, self.constants = net_file, net, constants
-        self.t, self.learning_rate = t, learning_rate
-        self.diag_reg, self.diag_reg_absolute_scale = diag_reg, diag_reg_absolute_scale
-        self.memory_limit = memory_limit
-
-    _make_predictor = NTKRegressor._make_predictor
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)

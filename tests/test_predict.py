@@ -210,7 +210,8 @@ def test_tiny_eigenvalues():
     n = 10
     kdd, ktd, ktt = joint[:n, :n], joint[n:, :n], joint[n:, n:]
     y = rng.normal(size=(n, 1))
-    post = predict.gp_inference(kdd, y)(("nngp", "ntk", "ntkgp"), ktd, ktt)
+    both = [{g: k for g in G} for k in (kdd, ktd, ktt)]   # Θ = Σ here
+    post = predict.gp_inference(both[0], y)(("nngp", "ntk", "ntkgp"), *both[1:])
     for out in post:
         assert np.all(np.isfinite(out.mean))
         assert_psd(out.covariance)
@@ -259,6 +260,10 @@ def test_errors():
         predict.gp_inference({"ntk": kdd["ntk"]}, y)("ntk", {"ntk": ktd["ntk"]}, {"ntk": ktt["ntk"]})
     with pytest.raises(ntkc.NtkError, match="NaN"):
         fn("nngp", {g: np.full((2, 6), np.nan) for g in G})
+    with pytest.raises(ntkc.NtkError, match="'ntk' covariance needs both Grams"):
+        predict.gp_inference(kdd["ntk"], y)("ntk", ktd["ntk"], ktt["ntk"])
+    with pytest.raises(ntkc.NtkError, match="diag_reg must be"):
+        predict.gp_inference(kdd, y, diag_reg="0.1")
     with pytest.raises(ntkc.NtkError, match="get='ntkgp'"):
         predict.ensemble_from_grams(kdd, y)(1.0, ktd, get="ntkgp")
     with pytest.raises(ntkc.NtkError, match="times must be"):
