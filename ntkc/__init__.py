@@ -9,28 +9,37 @@ their infinite-width NNGP and NTK kernels.
 
 from __future__ import annotations
 
+from . import predict
+from .ast import with_constants
 from .check import CheckedNet, check
 from .errors import NtkError
 from .kernel import GraphBatch, Kernel
 from .parse import parse, read_source
 from .verification import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
-__all__ = ["load", "compile", "check_source", "verify", "Kernel", "GraphBatch", "NtkError",
-           "CheckedNet"]
+__all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "GraphBatch",
+           "NtkError", "CheckedNet"]
 __version__ = "0.1.0"
 
 
 def check_source(source: str, net: str | None = None, filename: str = "<string>",
-                 readout: bool = True) -> CheckedNet:
-    """Parse and check ``.ntk`` source; return the checked network."""
-    return check(parse(source, filename), net, filename, source, readout=readout)
+                 readout: bool = True, constants: dict | None = None) -> CheckedNet:
+    """Parse and check ``.ntk`` source; return the checked network.
+    ``constants={"w": 2.0}`` replaces the value of the file's ``let w = ...``."""
+    module = parse(source, filename)
+    if constants:
+        module = with_constants(module, constants, filename)
+    return check(module, net, filename, source, readout=readout)
 
 
-def compile(source: str, net: str | None = None, filename: str = "<string>") -> Kernel:
-    """Compile ``.ntk`` source text to a :class:`Kernel` (the last ``net`` unless named)."""
-    return Kernel(check_source(source, net, filename))
+def compile(source: str, net: str | None = None, filename: str = "<string>",
+            constants: dict | None = None) -> Kernel:
+    """Compile ``.ntk`` source text to a :class:`Kernel` (the last ``net`` unless
+    named). ``constants`` overrides ``let`` values by name (see check_source)."""
+    return Kernel(check_source(source, net, filename, constants=constants))
 
 
-def load(path, net: str | None = None) -> Kernel:
-    """Compile the ``.ntk`` file at ``path`` to a :class:`Kernel`."""
-    return compile(read_source(path), net, str(path))
+def load(path, net: str | None = None, constants: dict | None = None) -> Kernel:
+    """Compile the ``.ntk`` file at ``path`` to a :class:`Kernel`;
+    ``constants={"w": 2.0}`` compiles it as if it said ``let w = 2.0``."""
+    return compile(read_source(path), net, str(path), constants=constants)

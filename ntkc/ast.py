@@ -138,3 +138,40 @@ def erase_positions(node):
         return type(node)(**{f.name: None if f.name == "pos" else erase_positions(getattr(node, f.name))
                              for f in fields(node)})
     return node
+
+
+def literal(value, pos):
+    """The expression for a Python constant: a number, string, bool or tuple of
+    them (NumPy scalars included); None when it is none of these."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a NumPy scalar or 0-d array
+    if isinstance(value, bool):
+        return Bool(value, pos)
+    if isinstance(value, (int, float)):
+        return Num(value, pos)
+    if isinstance(value, str):
+        return Str(value, pos)
+    if isinstance(value, (tuple, list)):
+        items = tuple(literal(v, pos) for v in value)
+        return None if any(i is None for i in items) else Tuple(items, pos)
+    return None
+
+
+def with_constants(module: Module, constants: dict, filename: str = "<string>") -> Module:
+    """``module`` with the values of the named ``let`` statements replaced by
+    ``constants[name]`` (each must be a top-level ``let`` of the file). The
+    replacement keeps the statement's position, so errors about the new value
+    point at its ``let`` line; later lets that use the name see the new value."""
+    from .errors import NtkError
+    lets = [s.name for s in module.statements if isinstance(s, Let)]
+    for name, value in constants.items():
+        if name not in lets:
+            known = ", ".join(lets) if lets else "none"
+            raise NtkError(f"constants: the file has no 'let {name} = ...' to override "
+                           f"(its lets: {known})", filename)
+        if literal(value, None) is None:
+            raise NtkError(f"constants: {name}={value!r} is not a number, string, bool or "
+                           f"tuple of them", filename)
+    return Module(tuple(Let(s.name, literal(constants[s.name], s.value.pos), s.pos)
+                        if isinstance(s, Let) and s.name in constants else s
+                        for s in module.statements))

@@ -25,26 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NtkError
-
-
-def _matrix(h, name="H") -> np.ndarray:
-    h = np.asarray(h, dtype=np.float64)
-    if h.ndim != 2 or h.shape[0] != h.shape[1]:
-        raise NtkError(f"{name} must be a square Gram matrix, got shape {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise NtkError(f"{name} contains NaN or Inf")
-    if not np.allclose(h, h.T, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(h).max())):
-        raise NtkError(f"{name} is not symmetric")
-    return (h + h.T) / 2
-
-
-def _vector(y, n, name):
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape[:1] != (n,) or y.ndim > 2:
-        raise NtkError(f"{name} must have shape ({n},) or ({n}, K), got {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise NtkError(f"{name} contains NaN or Inf")
-    return y
+from .spectral import PSDEigen
+from .spectral import matrix as _matrix
+from .spectral import vector as _vector
 
 
 class GradientFlow:
@@ -57,7 +40,8 @@ class GradientFlow:
     """
 
     def __init__(self, H, y, u0=None, lr: float = 1.0, ridge: float = 0.0):
-        self.H = _matrix(H)
+        self.eig = PSDEigen(H, "H", shift=ridge)
+        self.H, self.V = self.eig.matrix, self.eig.vectors
         n = self.H.shape[0]
         self.y = _vector(y, n, "y")
         self.u0 = np.zeros_like(self.y) if u0 is None else _vector(u0, n, "u0")
@@ -65,49 +49,15 @@ class GradientFlow:
             raise NtkError(f"u0 has shape {self.u0.shape}, y has {self.y.shape}")
         if not lr > 0:
             raise NtkError(f"lr must be positive, not {lr!r}")
-        if not ridge >= 0:
-            raise NtkError(f"ridge must be ≥ 0, not {ridge!r}")
         self.lr, self.ridge = float(lr), float(ridge)
-        lam, self.V = np.linalg.eigh(self.H)
-        # Rounding leaves eigenvalues of a PSD Gram within ~n·ε·‖H‖ of their true
-        # value; anything clearly negative means the matrix is not a kernel Gram.
-        self.tol = n * np.finfo(np.float64).eps * max(np.abs(lam).max(), np.finfo(float).tiny)
-        if lam.min() < -1e3 * self.tol:
-            raise NtkError(f"H is not positive semi-definite (smallest eigenvalue {lam.min():.3g},"
-                           f" largest {lam.max():.3g})")
-        self.eigenvalues = np.clip(lam, 0.0, None)
-        # Residual at t = 0 in the eigenbasis: Vᵀ (y − u(0)).
-        self.r0 = self.V.T @ (self.y - self.u0)
+        # Eigenvalues clipped at 0 within the rounding tolerance (ntkc.spectral).
+        self.eigenvalues, self.tol = self.eig.eigenvalues, self.eig.zero
 
     # -- spectral filters --------------------------------------------------------
-    def _phi(self, t):
-        """φ_t(μ) = (1 − e^{−ηtμ})/μ per eigenvalue, μ = λ + ridge: H⁻¹(I − e^{−ηtH})."""
-        mu = self.eigenvalues + self.ridge
-        t = np.asarray(t, dtype=np.float64)
-        if np.any(t < 0):
-            raise NtkError("times must be ≥ 0")
-        out = np.empty(t.shape + mu.shape)
-        flat = out.reshape(-1, mu.size)
-        for row, ti in zip(flat, t.reshape(-1)):
-            if np.isinf(ti):
-                if mu.min() <= self.tol and self.ridge == 0:
-                    raise NtkError(
-                        f"H is singular (smallest eigenvalue {self.eigenvalues.min():.3g} vs "
-                        f"largest {self.eigenvalues.max():.3g}): the t → ∞ limit k(x,X)H⁻¹y does "
-                        f"not exist; pass ridge > 0 or a finite time")
-                row[:] = 1.0 / mu
-            else:
-                z = self.lr * ti * mu
-                safe = np.where(mu > 0, mu, 1.0)
-                row[:] = np.where(mu > 0, -np.expm1(-z) / safe, self.lr * ti)
-        return out
-
     def coefficients(self, t) -> np.ndarray:
         """α(t) = (H + λI)⁻¹(I − e^{−ηt(H + λI)})(y − u(0)), so that
         f(x, t) = f₀(x) + k(x, X) α(t); shape (T…, n[, K])."""
-        r = self.r0 if self.r0.ndim == 2 else self.r0[:, None]
-        a = np.einsum("ij,...j,jk->...ik", self.V, self._phi(t), r)
-        return a if self.y.ndim == 2 else a[..., 0]
+        return self.eig.apply(self.eig.filter(t, self.lr), self.y - self.u0)
 
     def _times(self, m, t):
         """m @ α(t) over the sample axis, for one or many times."""
@@ -138,7 +88,8 @@ class GradientFlow:
         if self.ridge == 0:
             t = np.asarray(t, dtype=np.float64)
             decay = np.exp(-2 * self.lr * np.multiply.outer(t, self.eigenvalues))
-            r2 = self.r0 ** 2 if self.r0.ndim == 1 else (self.r0 ** 2).sum(1)
+            r0 = self.V.T @ (self.y - self.u0)
+            r2 = r0 ** 2 if r0.ndim == 1 else (r0 ** 2).sum(1)
             return decay @ r2
         res = self.train(t) - self.y
         return (res ** 2).reshape(np.shape(t) + (-1,)).sum(-1)
@@ -154,7 +105,7 @@ def kernel_regression(H, k_test, y, ridge: float = 0.0) -> np.ndarray:
 def spectrum(H, y):
     """Eigenvalues λ₁ ≥ … ≥ λₙ of H and the label projections ⟨vᵢ, y⟩ in the same
     order: the components of y that gradient flow fits at rate λᵢ."""
-    H = _matrix(H)
+    H, _ = _matrix(H)
     y = _vector(y, H.shape[0], "y")
     lam, v = np.linalg.eigh(H)
     order = np.argsort(lam)[::-1]
@@ -170,7 +121,7 @@ def complexity(H, y) -> float:
     """√(2 yᵀH⁻¹y / n), the notes' generalization quantity (for labels ±1 it
     bounds the classification error when H is scaled so that tr H = O(n)).
     Solved through a Cholesky factor; a singular H is an NtkError."""
-    H = _matrix(H)
+    H, _ = _matrix(H)
     y = _vector(y, H.shape[0], "y")
     try:
         c = np.linalg.cholesky(H)
