@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from . import accuracy
 from .check import CheckedNet, Node
 from .state import Graphs, State, materialise
 
@@ -76,12 +77,13 @@ def run_step(step: Step, state: State, observe=None, path: tuple = ()) -> State:
     if step.in_diag and not state.diag:
         state = state.to_diag()
     rule, args = step.node.rule, step.node.kwargs
-    if rule.kind == "block":
-        seen = observe if rule.body.observed else None
-        bodies = [Body(b, seen, path + (j,)) for j, b in enumerate(step.bodies)]
-        state = rule.kernel(state, args, step.node.in_shape, bodies)
-    else:
-        state = rule.kernel(state, args, step.node.in_shape)
+    with accuracy.at_layer(step.node):
+        if rule.kind == "block":
+            seen = observe if rule.body.observed else None
+            bodies = [Body(b, seen, path + (j,)) for j, b in enumerate(step.bodies)]
+            state = rule.kernel(state, args, step.node.in_shape, bodies)
+        else:
+            state = rule.kernel(state, args, step.node.in_shape)
     if step.out_diag and not state.diag:
         state = state.to_diag()
     state = _materialise_self(state)
@@ -152,18 +154,44 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
     steps = layouts(net.layers)
     want_ntk = "ntk" in get
     d = net.input.nspatial
+    checks = []   # the accuracy reports of the last trace, in output order
 
     def kernel_fn(x1, x2, g1, g2):
         g1 = None if g1 is None else Graphs(*g1)
         g2 = None if g2 is None else Graphs(*g2)
-        state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False)
-        start = 0
-        if want_ntk:
-            state, start = run_zero_ntk_prefix(steps, state)
-        state = run_steps(steps[start:], state, start=start)
-        return tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+        with accuracy.recording() as (reports, values):
+            state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False)
+            start = 0
+            if want_ntk:
+                state, start = run_zero_ntk_prefix(steps, state)
+            state = run_steps(steps[start:], state, start=start)
+        checks[:] = reports
+        out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+        return (out, tuple(values)) if values else out
 
-    return jax.jit(kernel_fn)
+    return Checked(jax.jit(kernel_fn), checks, net)
+
+
+class Checked:
+    """A fused kernel that checks the accuracy estimates its approximate layers
+    output (``ntkc.accuracy``) before handing back the kernels: a net without
+    such layers returns straight from the jitted function, with no extra
+    output and no wait for the device."""
+
+    def __init__(self, fn, checks, net):
+        self.fn, self.checks, self.net = fn, checks, net
+
+    def __call__(self, *args):
+        out = self.fn(*args)
+        if not self.checks:
+            return out
+        out, values = out
+        if any(isinstance(v, jax.core.Tracer) for v in values):
+            # called inside the caller's own jit: check when the values exist
+            jax.debug.callback(lambda *v: accuracy.check(self.checks, v, self.net), *values)
+        else:
+            accuracy.check(self.checks, values, self.net)
+        return out
 
 
 def bytes_per_pair(net: CheckedNet, itemsize: int, nodes: int = 32, ntk: bool = True) -> int:

@@ -203,8 +203,6 @@ def test_layer_does_not_fit_the_input(src, line, column, message):
      'Conv window 5 is larger than the input size 4 with padding="valid"'),
     (I + "net n { AvgPool(window=5) GlobalAvgPool }", 2, 9,
      'AvgPool window 5 is larger than the input size 4 with padding="valid"'),
-    (I + 'net n { Conv(kernel=9, padding="circular") GlobalAvgPool }', 2, 9,
-     'Conv window 9 wraps around an input of size 4 more than once with padding="circular"'),
 ])
 def test_window_larger_than_the_input(src, line, column, message):
     assert where(src) == (line, column, message)

@@ -339,9 +339,6 @@ class Generator:
             padding = self.p.choice(["same", "valid", "circular"])
             ks = [self.p.int(1, min(3, s)) for s in sizes]
             stride = self.p.int(1, 2)
-            if padding == "circular" and any(max((-(-n // stride) - 1) * stride + k - n, 0) > n
-                                             for n, k in zip(sizes, ks)):
-                padding = "same"   # the wrapped padding would wrap more than once
             outs = [(n - k) // stride + 1 if padding == "valid" else -(-n // stride)
                     for n, k in zip(sizes, ks)]
             kernel = ks[0] if len(set(ks)) == 1 and self.p.int(0, 1) else tuple(ks)

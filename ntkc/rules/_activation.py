@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .. import accuracy
 from ..registry import ActivationRule, register
 
 
@@ -40,7 +41,13 @@ def cosine(c, v1, v2):
     return jnp.clip(jnp.where(ok, c / jnp.where(ok, norm, 1.0), 0.0), -1.0, 1.0), norm
 
 
-def make_kernel(pair):
+def make_kernel(pair, describe=None):
+    """The state rule of ``pair``. With ``describe``, ``pair`` is approximate
+    and returns (Σ', Σ̇, error of Σ', error of Σ̇): each error is taken
+    relative to its Cauchy–Schwarz scale √(E φ(u)²·E φ(v)²) (resp. with φ'),
+    the worst over every pair becomes one run-time check (``ntkc.accuracy``),
+    reported with the largest input variance, and ``describe`` turns those two
+    numbers into the refusal's message, or None."""
     def kernel(state, args, in_shape):
         out = {}
         for which, a in (("cov1", state.cov1), ("cov2", state.cov2), ("cross", state.nngp)):
@@ -50,28 +57,52 @@ def make_kernel(pair):
             out[which] = pair(a, v1, v2, args)
         cov1 = out["cov1"][0]
         cov2 = cov1 if state.same else out["cov2"][0]
-        sigma, dot = out["cross"]
+        sigma, dot = out["cross"][:2]
         ntk = None if state.ntk is None else dot * state.ntk
-        return state.replace(nngp=sigma, ntk=ntk, cov1=cov1, cov2=cov2)
+        new = state.replace(nngp=sigma, ntk=ntk, cov1=cov1, cov2=cov2)
+        if describe is not None:
+            _report_error(state, new, out, args, describe)
+        return new
     return kernel
+
+
+def _report_error(state, new, out, args, describe):
+    # E φ'(u)² per position: the Σ̇ of the self-covariances, laid out as a state
+    dots = new.replace(cov1=out["cov1"][1], cov2=out["cov1" if state.same else "cov2"][1])
+    worst = []
+    for which, res in out.items():
+        for k, scales in ((0, new), (1, dots)):
+            s1, s2 = scales.pair_variances(which)
+            scale = jnp.sqrt(jnp.abs(s1 * s2))
+            err = res[2 + k] / (scale + jnp.finfo(scale.dtype).tiny)
+            # an overflowed or NaN kernel is as wrong as it gets
+            bad = ~(jnp.isfinite(res[k]) & jnp.isfinite(scale))
+            worst.append(jnp.max(jnp.where(bad, jnp.inf, err)))
+    variance = jnp.maximum(jnp.max(state.variances(1)), jnp.max(state.variances(2)))
+    accuracy.report(jnp.stack([jnp.max(jnp.stack(worst)), variance]),
+                    lambda v: describe(float(v[0]), float(v[1]), args))
 
 
 def shape(s, args):
     return s
 
 
-def register_activation(name, params, pair, fn, doc, symbolic=None, check=None, function=None):
+def register_activation(name, params, pair, fn, doc, symbolic=None, check=None, function=None,
+                        estimate=None, describe=None):
     """Register an activation from its pair rule and its pointwise function.
     ``check(args)``, if given, may raise ShapeError to reject arguments that
     the schema alone cannot (the checker adds the layer's position);
-    ``function(args)`` names φ for ``explain`` when there is no ``symbolic``."""
+    ``function(args)`` names φ for ``explain`` when there is no ``symbolic``.
+    An approximate rule also gives ``estimate``, the pair rule with its error
+    estimates, which the kernel then uses, and ``describe`` (see ``make_kernel``)."""
     def checked_shape(s, args):
         if check is not None:
             check(args)
         return s
 
     return register(ActivationRule(
-        name=name, params=tuple(params), shape=checked_shape, kernel=make_kernel(pair),
+        name=name, params=tuple(params), shape=checked_shape,
+        kernel=make_kernel(estimate or pair, describe),
         apply=lambda p, x, args, ctx: fn(x, args), doc=doc,
         symbolic=symbolic, pair=pair, fn=fn, function=function,
     ))

@@ -23,7 +23,8 @@ def per_axis(value, n: int, what: str) -> tuple:
 
 def window_plan(sizes, window, stride, padding: str, layer: str):
     """Output sizes and (low, high) pads per axis, as lax/stax do for
-    SAME/VALID; CIRCULAR pads like SAME but with wrapped values."""
+    SAME/VALID; CIRCULAR pads like SAME but with the input's values repeated
+    periodically (``jnp.pad(mode="wrap")``, as stax's CIRCULAR)."""
     out, pads = [], []
     for n, k, s in zip(sizes, window, stride):
         if padding == "valid":
@@ -34,10 +35,10 @@ def window_plan(sizes, window, stride, padding: str, layer: str):
             pads.append((0, 0))
         else:
             o = math.ceil(n / s)
+            # "circular" pads the same amounts with the input repeated
+            # periodically (numpy's and stax's wrap): a pad of any size is one
+            # more period, so a window wider than the input is not an error.
             total = max((o - 1) * s + k - n, 0)
-            if padding == "circular" and total > n:
-                raise ShapeError(f"{layer} window {k} wraps around an input of size {n} "
-                                 f'more than once with padding="circular"')
             out.append(o)
             pads.append((total // 2, total - total // 2))
     return tuple(out), tuple(pads)
