@@ -180,17 +180,18 @@ def _put(x, device):
     return jax.device_put(x, device)
 
 
-def progress_bar(total: int, enabled=None, unit: str = "block"):
+def progress_bar(total: int, enabled=None, unit: str = "block", initial: int = 0):
     """A ``tqdm.auto`` bar of ``total`` blocks on stderr (a widget in a
     Jupyter notebook) that appears once a run has taken PROGRESS_AFTER
     seconds. By default it is shown when stdout and stderr are both terminals
     or in a notebook, and the work has several blocks; ``enabled=True`` or
-    ``False`` overrides that."""
+    ``False`` overrides that. ``initial``: blocks already done (a resumed
+    Gram store), not counted in the rate."""
     from tqdm.auto import tqdm
     if enabled is None:
         notebook = any(c.__name__ == "tqdm_notebook" for c in tqdm.__mro__)
-        enabled = total > 1 and (notebook or (_tty(sys.stdout) and _tty(sys.stderr)))
-    return tqdm(total=total, desc="ntkc kernel", unit=unit, disable=not enabled,
+        enabled = total - initial > 1 and (notebook or (_tty(sys.stdout) and _tty(sys.stderr)))
+    return tqdm(total=total, initial=initial, desc="ntkc kernel", unit=unit, disable=not enabled,
                 delay=PROGRESS_AFTER, file=sys.stderr, dynamic_ncols=True)
 
 
