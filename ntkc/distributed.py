@@ -158,15 +158,19 @@ def run(kernel, store, client, bar):
                 g = submit(chunk, attempt + 1)
                 live.add(g)
                 ac.add(g)
-            if time.monotonic() - polled > POLL:
+            if time.monotonic() - polled > POLL or ac.is_empty():
                 polled = time.monotonic()
-                now = set(client.scheduler_info(n_workers=-1)["workers"])
-                for w in sorted(workers - now):
-                    _say(f"worker {w} left the cluster; the scheduler reruns its chunks "
-                         f"on the other workers")
-                for w in sorted(now - workers):
-                    _say(f"worker {w} joined")
-                workers = now
+                workers = _changes(client, workers)
     finally:
         if live:
             client.cancel(list(live))
+
+
+def _changes(client, before):
+    """Say which workers left or joined since ``before``; return the workers now."""
+    now = set(client.scheduler_info(n_workers=-1)["workers"])
+    for w in sorted(before - now):
+        _say(f"worker {w} left the cluster; the scheduler reruns its chunks on the other workers")
+    for w in sorted(now - before):
+        _say(f"worker {w} joined")
+    return now
