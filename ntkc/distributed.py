@@ -91,14 +91,13 @@ def task(job: Job, i: int, j: int) -> dict:
     if store is None:
         store = _STORES[job.path] = gs.GramStore(job.path, mode="r+")
     if store.is_done(i, j):   # written by an earlier copy of this task
-        return {"chunk": (i, j), "blocks": 0}
+        return {"chunk": (i, j), "computed": False}
     t0 = time.perf_counter()
     r0, r1, c0, c1 = store.bounds(i, j)
     xa = store.inputs("x1", r0, r1)
     xb = None if store.sym and i == j else store.inputs("x1" if store.sym else "x2", c0, c1)
     store.write(i, j, gs.compute(kernel, store, i, j, xa, xb))
-    return {"chunk": (i, j), "blocks": store.subplan(i, j).count(),
-            "seconds": time.perf_counter() - t0}
+    return {"chunk": (i, j), "computed": True, "seconds": time.perf_counter() - t0}
 
 
 def _say(line):
@@ -139,9 +138,8 @@ def run(kernel, store, client, bar):
                 live.discard(f)
                 chunk, attempt = meta.pop(f.key)
                 if f.status == "finished":
-                    done = f.result()
-                    store.computed += bool(done["blocks"])
-                    bar.update(done["blocks"])
+                    store.computed += f.result()["computed"]
+                    bar.update(store.subplan(*chunk).count())
                     continue
                 try:
                     exc = f.exception()
