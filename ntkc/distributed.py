@@ -80,8 +80,9 @@ class Job:
 def task(job: Job, i: int, j: int) -> dict:
     """Compute chunk (i, j) on this worker and write it to the store."""
     import jax
-    from . import store as gs
+    from . import gramjob
     from .kernel import Kernel
+    from .store import GramStore
     if job.x64:
         jax.config.update("jax_enable_x64", True)
     kernel = _KERNELS.get(job.net_hash)
@@ -89,14 +90,14 @@ def task(job: Job, i: int, j: int) -> dict:
         kernel = _KERNELS[job.net_hash] = Kernel(job.net)
     store = _STORES.get(job.path)
     if store is None:
-        store = _STORES[job.path] = gs.GramStore(job.path, mode="r+")
+        store = _STORES[job.path] = GramStore(job.path, mode="r+")
     if store.is_done(i, j):   # written by an earlier copy of this task
         return {"chunk": (i, j), "computed": False}
     t0 = time.perf_counter()
     r0, r1, c0, c1 = store.bounds(i, j)
     xa = store.inputs("x1", r0, r1)
     xb = None if store.sym and i == j else store.inputs("x1" if store.sym else "x2", c0, c1)
-    store.write(i, j, gs.compute(kernel, store, i, j, xa, xb))
+    store.write(i, j, gramjob.compute(kernel, store, i, j, xa, xb))
     return {"chunk": (i, j), "computed": True, "seconds": time.perf_counter() - t0}
 
 
@@ -108,7 +109,7 @@ def _say(line):
 def run(kernel, store, client, bar):
     """Compute the store's missing chunks on ``client``'s workers."""
     from dask.distributed import as_completed
-    from .store import net_hash
+    from .gramjob import net_hash
     job = Job(str(store.path.resolve()), kernel.net, net_hash(kernel.net),
               store.dtype.itemsize == 8)
     tag = uuid.uuid4().hex[:6]

@@ -104,7 +104,7 @@ class Kernel:
         """Compute ``kernel(x1, x2, get=…)`` into a persistent, resumable store
         on disk (a zarr group at ``store``) and return it as a
         ``ntkc.store.GramStore`` (``.array()``, ``.rows(i, j)``, ``.save(path)``,
-        ``.status()``). Needs ``pip install 'ntkc[store]'``.
+        ``.status()``). Needs ``pip install 'ntkc[store]'``; see docs/scale_out.md.
 
         The blocks are planned as for ``kernel(…)`` (``memory_limit``,
         ``batch_size``) and grouped into chunks of about ``chunk`` examples a
@@ -120,7 +120,7 @@ class Kernel:
         workers, each compiling the net once, writing to the store (which
         must be on a file system all of them see); a chunk whose worker dies
         is rerun on another. Default: here, on ``devices``."""
-        from .store import gram
+        from .gramjob import gram
         return gram(self, x1, x2, store=store, get=get, memory_limit=memory_limit,
                     batch_size=batch_size, chunk=chunk, client=client, devices=devices,
                     progress=progress)

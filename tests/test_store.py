@@ -304,7 +304,7 @@ def test_two_dask_workers_give_the_in_process_gram_with_a_worker_killed(tmp_path
 def test_a_failed_chunk_is_retried_with_a_line_and_the_cli_reaches_a_scheduler(
         tmp_path, cluster, capfd):
     def flaky_once():
-        import ntkc.store as s
+        import ntkc.gramjob as s
         real = s.compute
 
         def fail(*a, **k):
