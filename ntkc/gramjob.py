@@ -23,7 +23,14 @@ import numpy as np
 
 from . import blocking
 from .errors import NtkError
-from .store import CHUNK_SIDE, FORMAT, GramStore, create
+from .store import FORMAT, GramStore, create
+
+# A chunk is CHUNK_SIDE examples a side, in whole blocks (65k pairs: ~1 min of
+# 16×16 CNN-GAP pairs on a CPU core), or more where pairs are cheap: at least
+# CHUNK_WORK bytes of working set (16 CPU blocks), ~1 s of FC pairs, so that
+# the chunk's file and fsyncs cost little next to it.
+CHUNK_SIDE = 256
+CHUNK_WORK = 2**29
 
 
 def net_hash(net) -> str:
@@ -45,12 +52,17 @@ def inputs_hash(a, b) -> str:
     return h.hexdigest()
 
 
-def chunk_sizes(plan: blocking.Plan, chunk=None) -> tuple:
-    """Chunk sides: whole blocks, aiming at ``chunk`` (default CHUNK_SIDE)
-    examples, at most the Gram."""
-    side = CHUNK_SIDE if chunk is None else chunk
-    if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+def chunk_sizes(plan: blocking.Plan, per_pair: int, chunk=None) -> tuple:
+    """Chunk sides in whole blocks, at most the Gram: ``chunk`` examples when
+    given, else CHUNK_SIDE or, where pairs are cheap, enough for CHUNK_WORK
+    bytes of working set (``per_pair`` bytes a pair), so that writing and
+    syncing a chunk stays small against computing it."""
+    if chunk is None:
+        side = max(CHUNK_SIDE, math.isqrt(CHUNK_WORK // max(per_pair, 1)))
+    elif isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise NtkError(f"chunk must be a whole number >= 1, not {chunk!r}")
+    else:
+        side = chunk
 
     def one(n, b):
         return min(max(1, math.ceil(side / b)) * b, math.ceil(n / b) * b)
@@ -58,14 +70,14 @@ def chunk_sizes(plan: blocking.Plan, chunk=None) -> tuple:
     return (tr, tr) if plan.sym else (tr, one(plan.n2, plan.cols))
 
 
-def prepare(kernel, path, a, b, names, plan, chunk, explicit) -> GramStore:
+def prepare(kernel, path, a, b, names, plan, per_pair, chunk, explicit) -> GramStore:
     """Open the store at ``path`` made for exactly this job, or create it."""
     path = Path(path)
     x1 = a[0]
     meta = {"ntkc_gram_store": FORMAT, "net": kernel.net.name, "net_hash": net_hash(kernel.net),
             "filename": kernel.filename, "inputs_hash": inputs_hash(a, b),
             "dtype": np.dtype(x1.dtype).name, "get": list(names), "n1": plan.n1, "n2": plan.n2,
-            "sym": plan.sym, "block": [plan.rows, plan.cols], "chunk": list(chunk_sizes(plan, chunk))}
+            "sym": plan.sym, "block": [plan.rows, plan.cols], "chunk": list(chunk_sizes(plan, per_pair, chunk))}
     if not (path / "zarr.json").exists():
         create(path, meta, a, b, kernel.source)
     store = GramStore(path, mode="r+")
@@ -160,7 +172,8 @@ def gram(kernel, x1, x2=None, *, store, get="ntk", memory_limit=None, batch_size
             platform = "cpu" if exists and not explicit else distributed.platform(client)
         # planned for one device, so that the same job can be resumed anywhere
         plan = kernel._plan_for(a, b, names, batch_size, memory_limit, 1, platform)
-        gs = prepare(kernel, store, a, b, names, plan, chunk, explicit)
+        per_pair = kernel._per_pair(a, names)
+        gs = prepare(kernel, store, a, b, names, plan, per_pair, chunk, explicit)
         total = sum(gs.subplan(i, j).count() for i, j in gs.chunks())
         left = sum(gs.subplan(i, j).count() for i, j in gs.missing())
         with blocking.progress_bar(total, progress, initial=total - left) as bar:

@@ -108,7 +108,7 @@ class Kernel:
 
         The blocks are planned as for ``kernel(…)`` (``memory_limit``,
         ``batch_size``) and grouped into chunks of about ``chunk`` examples a
-        side (default ``ntkc.store.CHUNK_SIDE``); each finished chunk is
+        side (default ``ntkc.gramjob.chunk_sizes``); each finished chunk is
         written atomically and durably before it is recorded done. Calling
         again with the same net and inputs resumes: done chunks are kept,
         the rest computed. A store made for another net, inputs, dtype,
@@ -202,13 +202,15 @@ class Kernel:
                               devices[0].platform)
 
     def _plan_for(self, a, b, get, batch_size, memory_limit, ndevices, platform):
-        x1, g1 = a
-        n1 = x1.shape[0]
+        n1 = a[0].shape[0]
         n2 = n1 if b is None else b[0].shape[0]
+        return blocking.plan(n1, n2, b is None, self._per_pair(a, get), memory_limit,
+                             batch_size, ndevices, platform)
+
+    def _per_pair(self, a, get):
+        x1, g1 = a
         nodes = x1.shape[1] if g1 is not None else 1
-        per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
-        return blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size,
-                             ndevices, platform)
+        return bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
 
     def _blocked(self, a, b, get, batch_size, memory_limit, devices, progress):
         """One call when the Gram is one block, else blocks (see

@@ -21,8 +21,8 @@ of one chunk (a Dask task rerun while the first copy still runs, two clients
 on one store) write the same values, each write whole.
 
 Why chunks of several blocks: a block is sized for the cache (3 × 3 pairs of
-16×16 CNN-GAP images), and a file and two fsyncs per 9 pairs would cost more
-than the pairs. Chunks aim at CHUNK_SIDE examples a side, in whole blocks,
+16×16 CNN-GAP images), and a file and four fsyncs per 9 pairs would cost
+more than the pairs. Chunks are whole blocks (``ntkc.gramjob.chunk_sizes``),
 so every block is computed exactly as in memory. With x2 omitted only the
 chunks on and above the diagonal are stored; ``rows``/``array``/``save``
 mirror the rest.
@@ -44,7 +44,6 @@ from . import blocking
 from .errors import NtkError
 
 FORMAT = 1
-CHUNK_SIDE = 256          # examples a chunk aims at per side (whole blocks, at least one)
 DURABLE = True            # fsync each chunk before its done record
 
 
