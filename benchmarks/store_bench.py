@@ -127,7 +127,7 @@ def main(argv=None):
     import jax
     import dask
     import zarr
-    cases = {"CNN-GAP 8x8 (W2's net)": workloads.cnn("GlobalAvgPool", n=96 if a.quick else 400),
+    cases = {"CNN-GAP 8x8 (W2's net)": workloads.cnn("GlobalAvgPool", n=96 if a.quick else 256),
              "FC depth 10 (W1's net)": workloads.fc(10, n=1500 if a.quick else 6000)}
     tmp = Path(tempfile.mkdtemp(prefix="ntkc-store-bench-"))   # on disk, not tmpfs
     try:

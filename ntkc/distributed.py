@@ -30,7 +30,7 @@ from .errors import NtkError
 RETRIES = 3
 POLL = 1.0                 # seconds between looks at the cluster's workers
 
-# Per worker process: net hash -> Kernel (its compiled function), path -> store.
+# Per worker process: net hash -> Kernel (its compiled function), store id -> store.
 _KERNELS: dict = {}
 _STORES: dict = {}
 
@@ -72,6 +72,7 @@ def _platform():
 class Job:
     """What a task needs besides its chunk: the store, the checked net and its hash."""
     path: str
+    store_id: str
     net: object
     net_hash: str
     x64: bool
@@ -88,9 +89,12 @@ def task(job: Job, i: int, j: int) -> dict:
     kernel = _KERNELS.get(job.net_hash)
     if kernel is None:
         kernel = _KERNELS[job.net_hash] = Kernel(job.net)
-    store = _STORES.get(job.path)
+    store = _STORES.get(job.store_id)
     if store is None:
-        store = _STORES[job.path] = GramStore(job.path, mode="r+")
+        store = GramStore(job.path, mode="r+")
+        if store.meta.get("id") != job.store_id:
+            raise NtkError("the store was replaced by another while its job ran", job.path)
+        _STORES[job.store_id] = store
     if store.is_done(i, j):   # written by an earlier copy of this task
         return {"chunk": (i, j), "computed": False}
     t0 = time.perf_counter()
@@ -110,7 +114,7 @@ def run(kernel, store, client, bar):
     """Compute the store's missing chunks on ``client``'s workers."""
     from dask.distributed import as_completed
     from .gramjob import net_hash
-    job = Job(str(store.path.resolve()), kernel.net, net_hash(kernel.net),
+    job = Job(str(store.path.resolve()), store.meta["id"], kernel.net, net_hash(kernel.net),
               store.dtype.itemsize == 8)
     tag = uuid.uuid4().hex[:6]
     meta = {}

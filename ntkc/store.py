@@ -285,7 +285,8 @@ def create(path, meta, a, b, source=""):
     zarr = _zarr()
     from zarr.codecs import Crc32cCodec
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    meta = dict(meta, created=time.strftime("%Y-%m-%d %H:%M:%S"), source=source)
+    meta = dict(meta, created=time.strftime("%Y-%m-%d %H:%M:%S"), source=source,
+                id=uuid.uuid4().hex)   # this store, not another made later at the same path
     try:
         g = zarr.open_group(str(tmp), mode="w")
         tr, tc = meta["chunk"]
