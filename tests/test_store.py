@@ -144,6 +144,24 @@ def test_a_store_for_another_job_is_refused(tmp_path):
         st.open(tmp_path / "plain")
 
 
+def test_chunks_are_whole_blocks_sized_for_the_cost_of_writing_them():
+    from ntkc import blocking
+    from ntkc.gramjob import CHUNK_SIDE, CHUNK_WORK, chunk_sizes
+    # CNN-GAP 16x16 float32: 3 MiB a pair, blocks of 3 -> 258 a side (86 blocks)
+    cnn = blocking.Plan(2000, 2000, 3, 3, True)
+    assert chunk_sizes(cnn, 3 * 2**20) == (258, 258) and CHUNK_SIDE == 256
+    # FC at 48 B a pair: 512 MiB of working set is 3344 a side -> 6 blocks of 667
+    fc = blocking.Plan(20000, 20000, 667, 667, True)
+    assert chunk_sizes(fc, 48) == (4002, 4002) and 3344 ** 2 * 48 <= CHUNK_WORK
+    # never more than the Gram (in whole blocks); cross Grams per side; chunk= wins
+    assert chunk_sizes(blocking.Plan(100, 100, 9, 9, True), 48) == (108, 108)
+    assert chunk_sizes(blocking.Plan(600, 50, 7, 5, False), 2**20) == (259, 50)
+    assert chunk_sizes(cnn, 3 * 2**20, chunk=10) == (12, 12)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ntkc.NtkError, match="chunk must be"):
+            chunk_sizes(cnn, 48, chunk=bad)
+
+
 CHILD = textwrap.dedent("""
     import sys, numpy as np, jax
     jax.config.update("jax_enable_x64", True)
