@@ -194,6 +194,8 @@ def test_sigkill_of_the_client_at_random_points_still_finishes_the_same_gram(tmp
     killed_at = []
     for _ in range(2):
         done = done_files(path)
+        if done + 2 >= total - 2:
+            break
         target = int(rng.integers(done + 1, min(done + 9, total - 2)))
         pause = float(rng.uniform(0, 0.02))
         p = _child(path)
