@@ -202,7 +202,8 @@ def kernel_args(p):
     s.add_argument("--status", action="store_true",
                    help="print how much of --store is done, compute nothing")
     s.add_argument("--chunk", type=_positive, default=None,
-                   help="examples per store chunk side (default: planned, ntkc.gramjob.chunk_sizes)")
+                   help="examples per store chunk side (default: planned, "
+                        "ntkc.gramjob.chunk_sizes)")
     d = s.add_mutually_exclusive_group()
     d.add_argument("--scheduler", metavar="ADDRESS",
                    help="compute on a running Dask cluster, e.g. tcp://10.0.0.1:8786")

@@ -77,7 +77,8 @@ def prepare(kernel, path, a, b, names, plan, per_pair, chunk, explicit) -> GramS
     meta = {"ntkc_gram_store": FORMAT, "net": kernel.net.name, "net_hash": net_hash(kernel.net),
             "filename": kernel.filename, "inputs_hash": inputs_hash(a, b),
             "dtype": np.dtype(x1.dtype).name, "get": list(names), "n1": plan.n1, "n2": plan.n2,
-            "sym": plan.sym, "block": [plan.rows, plan.cols], "chunk": list(chunk_sizes(plan, per_pair, chunk))}
+            "sym": plan.sym, "block": [plan.rows, plan.cols],
+            "chunk": list(chunk_sizes(plan, per_pair, chunk))}
     if not (path / "zarr.json").exists():
         create(path, meta, a, b, kernel.source)
     store = GramStore(path, mode="r+")
@@ -102,8 +103,8 @@ def _match(store, want, explicit):
                        f"{want['dtype']}{hint}", where)
     if have["inputs_hash"] != want["inputs_hash"]:
         raise NtkError(f"this store was made for other inputs (same shapes, different values: "
-                       f"their hash is {have['inputs_hash'][:12]}…, these {want['inputs_hash'][:12]}…)"
-                       f"{hint}", where)
+                       f"their hash is {have['inputs_hash'][:12]}…, these "
+                       f"{want['inputs_hash'][:12]}…){hint}", where)
     if have["get"] != want["get"]:
         raise NtkError(f"this store holds get={tuple(have['get'])}, not get="
                        f"{tuple(want['get'])}{hint}", where)
@@ -145,10 +146,11 @@ def run_local(kernel, store: GramStore, a, b, devices=None, bar=None):
                              devices, bar)
             if pending is not None:
                 pending.result()
+                store.computed += 1
             pending = pool.submit(store.write, i, j, blocks)
-            store.computed += 1
         if pending is not None:
             pending.result()
+            store.computed += 1
 
 
 def gram(kernel, x1, x2=None, *, store, get="ntk", memory_limit=None, batch_size=None,

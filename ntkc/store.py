@@ -114,7 +114,8 @@ class GramStore:
         self.computed = 0   # chunks the Kernel.gram call that returned this computed
 
     def __repr__(self):
-        return f"<ntkc.GramStore {self.path} {self.status().chunks_done}/{len(self.chunks())} chunks>"
+        s = self.status()
+        return f"<ntkc.GramStore {self.path} {s.chunks_done}/{s.chunks} chunks done>"
 
     # -- layout ------------------------------------------------------------------
     def chunks(self) -> list:
