@@ -1,7 +1,7 @@
 """Gram matrices in blocks: block sizes planned from a memory budget and a
 per-device speed target, only the blocks on and above the diagonal computed
 when x2 is omitted, blocks spread over the available JAX devices, and a
-progress bar for long runs.
+progress bar (tqdm) for long runs.
 
 One block is one call of the compiled kernel on ``rows`` examples of x1 and
 ``cols`` of x2. Its working memory is about ``rows · cols · bytes_per_pair``
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -115,19 +114,23 @@ def plan(n1: int, n2: int, sym: bool, per_pair: int, memory_limit=None,
     return Plan(n1, n2, rows, cols, sym)
 
 
-def run(fn, a, b, plan: Plan, count: int, devices, progress=None):
+def run(fn, a, b, plan: Plan, count: int, devices, progress=None, bar=None):
     """Evaluate ``fn(x1, x2, g1, g2) -> tuple of (rows, cols) blocks`` on every
     block of ``plan`` and assemble the ``count`` full matrices (NumPy).
 
     Blocks go to ``devices`` in turn with at most one in flight per device, so
     the devices work concurrently while memory holds one block's working set
     per device. With ``plan.sym`` (b is a), a block above the diagonal is also
-    written, transposed, below it, and diagonal blocks are symmetrised."""
+    written, transposed, below it, and diagonal blocks are symmetrised.
+    ``bar``: a tqdm bar to advance per block instead of a new one (a Gram
+    store computing this plan as one chunk of a larger Gram)."""
     b = a if plan.sym else b
     rows_in, cols_in = _host(a), _host(b)
     dtype = rows_in[0].dtype
     out = [np.empty((plan.n1, plan.n2), dtype) for _ in range(count)]
-    bar = Progress(plan.count(), progress)
+    own = bar is None
+    if own:
+        bar = progress_bar(plan.count(), progress)
     pending = deque()
 
     def collect():
@@ -140,7 +143,7 @@ def run(fn, a, b, plan: Plan, count: int, devices, progress=None):
             out[k][r:r + h, c:c + w] = block
             if plan.sym and r != c:
                 out[k][c:c + w, r:r + h] = block.T
-        bar.tick()
+        bar.update(1)
 
     for t, (r, c) in enumerate(plan.blocks()):
         if len(pending) >= len(devices):
@@ -151,7 +154,8 @@ def run(fn, a, b, plan: Plan, count: int, devices, progress=None):
         pending.append((r, c, fn(xa[0], xb[0], xa[1], xb[1])))
     while pending:
         collect()
-    bar.close()
+    if own:
+        bar.close()
     return out
 
 
@@ -176,34 +180,19 @@ def _put(x, device):
     return jax.device_put(x, device)
 
 
-class Progress:
-    """A one-line ``blocks done/total, elapsed<remaining`` bar on stderr, shown
-    only after PROGRESS_AFTER seconds and only when stdout and stderr are both
-    terminals (``enabled=True``/``False`` overrides that)."""
-
-    def __init__(self, total: int, enabled=None):
-        if enabled is None:
-            enabled = total > 1 and _tty(sys.stdout) and _tty(sys.stderr)
-        self.total, self.enabled, self.done = total, bool(enabled), 0
-        self.start = time.perf_counter()
-        self.shown = False
-
-    def tick(self):
-        self.done += 1
-        elapsed = time.perf_counter() - self.start
-        if not self.enabled or (not self.shown and elapsed < PROGRESS_AFTER):
-            return
-        self.shown = True
-        left = elapsed / self.done * (self.total - self.done)
-        filled = int(24 * self.done / self.total)
-        sys.stderr.write(f"\rntkc kernel |{'█' * filled}{' ' * (24 - filled)}| "
-                         f"{self.done}/{self.total} blocks [{_clock(elapsed)}<{_clock(left)}]")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def progress_bar(total: int, enabled=None, unit: str = "block", initial: int = 0):
+    """A ``tqdm.auto`` bar of ``total`` blocks on stderr (a widget in a
+    Jupyter notebook) that appears once a run has taken PROGRESS_AFTER
+    seconds. By default it is shown when stdout and stderr are both terminals
+    or in a notebook, and the work has several blocks; ``enabled=True`` or
+    ``False`` overrides that. ``initial``: blocks already done (a resumed
+    Gram store), not counted in the rate."""
+    from tqdm.auto import tqdm
+    if enabled is None:
+        notebook = any(c.__name__ == "tqdm_notebook" for c in tqdm.__mro__)
+        enabled = total - initial > 1 and (notebook or (_tty(sys.stdout) and _tty(sys.stderr)))
+    return tqdm(total=total, initial=initial, desc="ntkc kernel", unit=unit, disable=not enabled,
+                delay=PROGRESS_AFTER, file=sys.stderr, dynamic_ncols=True)
 
 
 def _tty(stream) -> bool:
@@ -211,8 +200,3 @@ def _tty(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m:02d}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"

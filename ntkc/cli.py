@@ -77,14 +77,28 @@ def layer_table(net) -> str:
 
 @command("kernel", "compute the NNGP/NTK Gram of a .ntk net on arrays in .npy/.npz files")
 def cmd_kernel(args):
+    """In memory (--out), or into a resumable store on disk (--store), here
+    or on a Dask cluster; --store alone with --status or --out reads a store."""
+    if args.store is None:
+        for flag, given in (("--status", args.status), ("--scheduler", args.scheduler),
+                            ("--workers", args.workers), ("--chunk", args.chunk)):
+            if given:
+                return _usage(f"{flag} needs --store PATH")
+        if args.file is None or args.x1 is None or args.out is None:
+            return _usage("give NET.ntk --x1 X.npy --out K.npy (or --store PATH)")
+    elif args.file is None and not (args.status or args.out):
+        return _usage(f"--store {args.store} without a net: add --status or --out K.npy, "
+                      f"or give NET.ntk --x1 X.npy to compute")
     import jax
     jax.config.update("jax_enable_x64", True)
     import numpy as np
     import ntkc
+    if args.store is not None:
+        return _kernel_store(args)
     kernel = ntkc.Kernel(_load_net(args.file, args.net))
     x1 = load_inputs(args.x1, kernel)
     x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
-    names = tuple(g.strip() for g in args.get.split(",") if g.strip())
+    names = _get(args)
     out = kernel(x1, x2, get=names, batch_size=args.batch_size, memory_limit=args.memory_limit,
                  progress=args.progress)
     if len(names) == 1:
@@ -96,12 +110,84 @@ def cmd_kernel(args):
     return EXIT_OK
 
 
+def _get(args):
+    return tuple(g.strip() for g in args.get.split(",") if g.strip())
+
+
+def _usage(message):
+    print(f"ntkc kernel: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _kernel_store(args):
+    import numpy as np
+    import ntkc
+    from ntkc import store
+    if args.status or args.file is None:
+        gs = store.open(args.store)
+    else:
+        if args.x1 is None:
+            return _usage("computing into a store needs --x1 X.npy")
+        kernel = ntkc.Kernel(_load_net(args.file, args.net))
+        x1 = load_inputs(args.x1, kernel)
+        x2 = None if args.x2 is None else load_inputs(args.x2, kernel)
+        with _dask(args) as client:
+            gs = kernel.gram(x1, x2, store=args.store, get=_get(args), batch_size=args.batch_size,
+                             memory_limit=args.memory_limit, chunk=args.chunk, client=client,
+                             progress=args.progress)
+        print(f"{args.store}: {gs.computed} chunk(s) computed now")
+    status = gs.status()
+    print(status)
+    if args.out is not None:
+        if not status.complete:
+            print(f"not writing {args.out}: the store is not complete", file=sys.stderr)
+            return EXIT_ERROR
+        if len(gs.names) == 1:
+            gs.save(args.out)
+        else:
+            np.savez(args.out, **{n: gs.array(n) for n in gs.names})
+        print(f"wrote {', '.join(gs.names)} ({gs.n1}, {gs.n2}) {gs.dtype} to {args.out}")
+    return EXIT_OK
+
+
+class _dask:
+    """The client for --scheduler ADDRESS or --workers N (a local cluster on
+    127.0.0.1 of N one-thread worker processes), else None (in process)."""
+
+    def __init__(self, args):
+        self.args, self.cluster, self.client = args, None, None
+
+    def __enter__(self):
+        if self.args.scheduler is None and self.args.workers is None:
+            return None
+        from ntkc.errors import NtkError
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise NtkError("--scheduler/--workers need dask.distributed: "
+                           "pip install 'ntkc[distributed]'") from None
+        if self.args.workers is not None:
+            self.cluster = LocalCluster(n_workers=self.args.workers, threads_per_worker=1,
+                                        processes=True, host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(self.args.scheduler, timeout="30s")
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
 def kernel_args(p):
-    check_args(p)
-    p.add_argument("--x1", required=True, help=".npy array, or .npz with features/adjacency[/mask] for graphs")
+    p.add_argument("file", nargs="?", help="the .ntk file (omit with --store … --status/--out)")
+    p.add_argument("--net", help="which net (default: the last one)")
+    p.add_argument("--x1", help=".npy array, or .npz with features/adjacency[/mask] for graphs")
     p.add_argument("--x2", help="second input (default: x1)")
     p.add_argument("--get", default="ntk", help="nngp, ntk or nngp,ntk (default ntk)")
-    p.add_argument("--out", required=True, help="output .npy (one kernel) or .npz (several)")
+    p.add_argument("--out", help="output .npy (one kernel) or .npz (several)")
     p.add_argument("--batch-size", type=_positive, default=None,
                    help="rows per block (default: planned from --memory-limit)")
     p.add_argument("--memory-limit", default=None, metavar="SIZE",
@@ -110,6 +196,19 @@ def kernel_args(p):
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: on when stderr is a terminal "
                         "and the Gram has several blocks)")
+    s = p.add_argument_group("resumable store (pip install 'ntkc[store]' / 'ntkc[distributed]')")
+    s.add_argument("--store", metavar="PATH", help="compute into (or resume) a zarr Gram store; "
+                   "with --out, assemble it")
+    s.add_argument("--status", action="store_true",
+                   help="print how much of --store is done, compute nothing")
+    s.add_argument("--chunk", type=_positive, default=None,
+                   help="examples per store chunk side (default: planned, "
+                        "ntkc.gramjob.chunk_sizes)")
+    d = s.add_mutually_exclusive_group()
+    d.add_argument("--scheduler", metavar="ADDRESS",
+                   help="compute on a running Dask cluster, e.g. tcp://10.0.0.1:8786")
+    d.add_argument("--workers", type=_positive, metavar="N",
+                   help="compute on a local Dask cluster of N worker processes")
 
 
 def load_inputs(path, kernel):

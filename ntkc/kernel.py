@@ -99,6 +99,32 @@ class Kernel:
         """Θ(x1, x2), the neural tangent kernel of the network's output."""
         return self(x1, x2, get="ntk", **kw)
 
+    def gram(self, x1, x2=None, *, store, get="ntk", memory_limit=None, batch_size=None,
+             chunk=None, client=None, devices=None, progress=None):
+        """Compute ``kernel(x1, x2, get=…)`` into a persistent, resumable store
+        on disk (a zarr group at ``store``) and return it as a
+        ``ntkc.store.GramStore`` (``.array()``, ``.rows(i, j)``, ``.save(path)``,
+        ``.status()``). Needs ``pip install 'ntkc[store]'``; see docs/scale_out.md.
+
+        The blocks are planned as for ``kernel(…)`` (``memory_limit``,
+        ``batch_size``) and grouped into chunks of about ``chunk`` examples a
+        side (default ``ntkc.gramjob.chunk_sizes``); each finished chunk is
+        written atomically and durably before it is recorded done. Calling
+        again with the same net and inputs resumes: done chunks are kept,
+        the rest computed. A store made for another net, inputs, dtype,
+        ``get`` or plan is refused with an ``NtkError``. With x2 omitted only
+        the chunks on and above the diagonal are computed.
+
+        ``client``: a ``dask.distributed.Client`` or a scheduler address
+        (``pip install 'ntkc[distributed]'``): the chunks are computed by its
+        workers, each compiling the net once, writing to the store (which
+        must be on a file system all of them see); a chunk whose worker dies
+        is rerun on another. Default: here, on ``devices``."""
+        from .gramjob import gram
+        return gram(self, x1, x2, store=store, get=get, memory_limit=memory_limit,
+                    batch_size=batch_size, chunk=chunk, client=client, devices=devices,
+                    progress=progress)
+
     def explain(self):
         from .explain import explain
         return explain(self.net)
@@ -172,13 +198,19 @@ class Kernel:
         return self._plan(a, b, names, batch_size, memory_limit, _devices(devices))
 
     def _plan(self, a, b, get, batch_size, memory_limit, devices):
-        x1, g1 = a
-        n1 = x1.shape[0]
+        return self._plan_for(a, b, get, batch_size, memory_limit, len(devices),
+                              devices[0].platform)
+
+    def _plan_for(self, a, b, get, batch_size, memory_limit, ndevices, platform):
+        n1 = a[0].shape[0]
         n2 = n1 if b is None else b[0].shape[0]
+        return blocking.plan(n1, n2, b is None, self._per_pair(a, get), memory_limit,
+                             batch_size, ndevices, platform)
+
+    def _per_pair(self, a, get):
+        x1, g1 = a
         nodes = x1.shape[1] if g1 is not None else 1
-        per_pair = bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
-        return blocking.plan(n1, n2, b is None, per_pair, memory_limit, batch_size,
-                             len(devices), devices[0].platform)
+        return bytes_per_pair(self.net, x1.dtype.itemsize, nodes, "ntk" in get)
 
     def _blocked(self, a, b, get, batch_size, memory_limit, devices, progress):
         """One call when the Gram is one block, else blocks (see
