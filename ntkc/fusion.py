@@ -181,6 +181,10 @@ class Checked:
     def __init__(self, fn, checks, net):
         self.fn, self.checks, self.net = fn, checks, net
 
+    def cache_size(self) -> int:
+        """How many input shapes the jitted function has been compiled for."""
+        return self.fn._cache_size()
+
     def __call__(self, *args):
         out = self.fn(*args)
         if not self.checks:

@@ -316,7 +316,7 @@ def test_two_dask_workers_give_the_in_process_gram_with_a_worker_killed(tmp_path
     np.testing.assert_allclose(gs.array(), child_gram(), rtol=1e-13, atol=0)
     assert gs.status().complete
     # each worker compiled the net once (one compiled shape) and kept it
-    sizes = cluster.run(lambda: [f._cache_size() for k in ntkc.distributed._KERNELS.values()
+    sizes = cluster.run(lambda: [f.cache_size() for k in ntkc.distributed._KERNELS.values()
                                  for f in k._fns.values()])
     assert all(s in ([], [1]) for s in sizes.values()) and [1] in sizes.values(), sizes
 
