@@ -10,6 +10,7 @@ exactly the variances this one produced.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from ..registry import LayerRule, register
@@ -20,6 +21,26 @@ def tiny(x):
     return jnp.finfo(x.dtype).tiny ** 0.5
 
 
+@jax.custom_jvp
+def safe_sqrt(x):
+    """√x for x ≥ 0, whose derivative at x = 0 is taken as 0 instead of ∞.
+
+    At cos θ = ±1 (every self-covariance, and the Gram's diagonal)
+    sin θ = √(1 − cos²θ) and arccos have infinite derivatives in cos θ, but
+    in each Σ' they enter as sin' + (π − θ)'·cos θ and the like, which cancel
+    exactly (−cos/sin + cos/sin): Σ̇ = ∂Σ'/∂Σ₁₂ is finite. Taking both as 0
+    there keeps that sum, and keeps 0·∞ = NaN out of ``jax.grad``."""
+    return jnp.sqrt(x)
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = jnp.sqrt(x)
+    pos = x > 0
+    return y, jnp.where(pos, t / (2 * jnp.where(pos, y, 1.0)), 0.0)
+
+
 def cosine(c, v1, v2):
     """c / √(v1·v2) clipped to [-1, 1], and the norm product √(v1·v2); both 0
     where a variance is below ``tiny``.
@@ -28,14 +49,16 @@ def cosine(c, v1, v2):
     pair-sized array sees a multiply and one division, not a square root. Where
     v1 = v2 the norm is v1 itself, as √(v·v) would give: an input paired with
     itself (the Gram's diagonal) keeps cos = 1 exactly, which √v1·√v2 (off by
-    an ulp) would not, and arccos near 1 magnifies an ulp into √ulp."""
+    an ulp) would not, and arccos near 1 magnifies an ulp into √ulp. It is
+    written (v1 + v2)/2, equal to v1 there, so that its derivative is that of
+    √(v1·v2) (½ in each) even where two distinct variances happen to be equal."""
     def side(v):
         ok = v > tiny(c)
         return jnp.where(ok, jnp.sqrt(jnp.where(ok, v, 1.0)), 0.0)
 
     root1 = side(v1)
     root2 = root1 if v2 is v1 else side(v2)
-    norm = jnp.where(v1 == v2, jnp.where(root1 > 0, v1, 0.0), root1 * root2)
+    norm = jnp.where(v1 == v2, jnp.where(root1 > 0, (v1 + v2) * 0.5, 0.0), root1 * root2)
     ok = norm > 0
     return jnp.clip(jnp.where(ok, c / jnp.where(ok, norm, 1.0), 0.0), -1.0, 1.0), norm
 
