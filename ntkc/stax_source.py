@@ -250,8 +250,9 @@ def window_sizes(spatial, window, strides, padding, who) -> tuple:
 
 
 def input_line(example_shape: tuple, graph: bool) -> str:
-    """The ``input`` line for one example's shape (channels last)."""
-    shape = tuple(int(v) for v in example_shape)
+    """The ``input`` line for one example's shape (channels last; a graph's
+    node count may be None)."""
+    shape = tuple(None if v is None else int(v) for v in example_shape)
     if graph:
         if len(shape) != 2:
             raise NtkError(f"a net with stax.Aggregate takes node features shaped (N, V, F), "
@@ -272,7 +273,7 @@ def source(spec: Spec, example_shape: tuple) -> tuple:
     ``example_shape`` (without the batch axis)."""
     graph = "Aggregate" in set(spec.layers())
     header = input_line(example_shape, graph)
-    shape = tuple(int(v) for v in example_shape)
+    shape = tuple(None if v is None else int(v) for v in example_shape)
     spatial = (None,) if graph else shape[:-1]
     root = Stream([], shape[-1], spatial)
     out = _single(spec.emit(root), "the network's output")
