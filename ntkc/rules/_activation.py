@@ -49,18 +49,33 @@ def cosine(c, v1, v2):
     pair-sized array sees a multiply and one division, not a square root. Where
     v1 = v2 the norm is v1 itself, as √(v·v) would give: an input paired with
     itself (the Gram's diagonal) keeps cos = 1 exactly, which √v1·√v2 (off by
-    an ulp) would not, and arccos near 1 magnifies an ulp into √ulp. It is
-    written (v1 + v2)/2, equal to v1 there, so that its derivative is that of
-    √(v1·v2) (½ in each) even where two distinct variances happen to be equal."""
+    an ulp) would not, and arccos near 1 magnifies an ulp into √ulp."""
     def side(v):
         ok = v > tiny(c)
         return jnp.where(ok, jnp.sqrt(jnp.where(ok, v, 1.0)), 0.0)
 
     root1 = side(v1)
     root2 = root1 if v2 is v1 else side(v2)
-    norm = jnp.where(v1 == v2, jnp.where(root1 > 0, (v1 + v2) * 0.5, 0.0), root1 * root2)
+    norm = _norm(v1, v2, root1, root2)
     ok = norm > 0
     return jnp.clip(jnp.where(ok, c / jnp.where(ok, norm, 1.0), 0.0), -1.0, 1.0), norm
+
+
+@jax.custom_jvp
+def _norm(v1, v2, root1, root2):
+    return jnp.where(v1 == v2, jnp.where(root1 > 0, v1, 0.0), root1 * root2)
+
+
+@_norm.defjvp
+def _norm_jvp(primals, tangents):
+    """The derivative of √(v1·v2), (v2·dv1 + v1·dv2)/(2√(v1·v2)), also where
+    two distinct variances happen to be equal (inputs on one sphere), which
+    the shortcut ``v1`` for the value alone would get wrong (dv1, not ½ each)."""
+    v1, v2, root1, root2 = primals
+    t1, t2 = tangents[:2]
+    norm = _norm(v1, v2, root1, root2)
+    ok = norm > 0
+    return norm, jnp.where(ok, (v2 * t1 + v1 * t2) / (2 * jnp.where(ok, norm, 1.0)), 0.0)
 
 
 def make_kernel(pair):
