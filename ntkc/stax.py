@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 
 from . import stax_source as src
-from .errors import NtkError
+from .stax_source import error as _error
 from .kernel import Kernels  # noqa: F401  (what kernel_fn(..., get=None) returns)
 from .registry import lookup
 from .stax_net import Layer, to_ntk  # noqa: F401
@@ -45,28 +45,27 @@ def _atom(label, text, shape=None, width=None):
 
 def _spec(layer, who):
     if not isinstance(layer, Layer):
-        raise NtkError(f"stax.{who} takes layers from ntkc.stax, not {type(layer).__name__}; "
+        raise _error(f"stax.{who} takes layers from ntkc.stax, not {type(layer).__name__}; "
                        f"a layer written for neural-tangents has no .ntk form")
     return layer.spec
 
 
 def _num(who, name, v) -> str:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise NtkError(f"stax.{who}: {name} must be a finite number, not {v!r}")
+        raise _error(f"stax.{who}: {name} must be a finite number, not {v!r}")
     return number(float(v))
 
 
-def _width(who, name, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise NtkError(f"stax.{who}: {name} must be a whole number >= 1 (a finite width), "
-                       f"not {v!r}")
+def _width(who, name, v, low=1, what=" (a finite width)") -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise _error(f"stax.{who}: {name} must be a whole number >= {low}{what}, not {v!r}")
     return v
 
 
 def _int_tuple(who, name, v) -> tuple:
     t = tuple(v) if isinstance(v, (tuple, list)) else (v,)
     if not t or any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in t):
-        raise NtkError(f"stax.{who}: {name} must be a tuple of whole numbers >= 1, not {v!r}")
+        raise _error(f"stax.{who}: {name} must be a tuple of whole numbers >= 1, not {v!r}")
     return t
 
 
@@ -77,7 +76,7 @@ def _stds(who, W_std, b_std) -> str:
 
 def _parameterization(who, parameterization):
     if parameterization != "ntk":
-        raise NtkError(f"stax.{who}(parameterization={parameterization!r}): ntkc has the NTK "
+        raise _error(f"stax.{who}(parameterization={parameterization!r}): ntkc has the NTK "
                        f"parameterization only (parameterization='ntk')")
 
 
@@ -85,7 +84,7 @@ def _padding(who, padding, allowed) -> str:
     name = getattr(padding, "name", padding)  # stax.Padding.SAME or "SAME"
     p = name.lower() if isinstance(name, str) else None
     if p not in allowed:
-        raise NtkError(f"stax.{who}(padding={name!r}): ntkc's {who} has padding "
+        raise _error(f"stax.{who}(padding={name!r}): ntkc's {who} has padding "
                        + ", ".join(repr(a.upper()) for a in allowed))
     return p
 
@@ -95,7 +94,7 @@ def _axes(who, batch_axis, channel_axis):
     def check(st):
         ndim = 2 + len(st.spatial)
         if batch_axis % ndim != 0 or channel_axis % ndim != ndim - 1:
-            raise NtkError(f"stax.{who}(batch_axis={batch_axis}, channel_axis={channel_axis}): "
+            raise _error(f"stax.{who}(batch_axis={batch_axis}, channel_axis={channel_axis}): "
                            f"ntkc.stax takes inputs batch first and channels last "
                            f"(N, ..., C); transpose them instead")
     return check
@@ -133,7 +132,7 @@ def Conv(out_chan, filter_shape, strides=None, padding="VALID", W_std=1.0, b_std
     window = _int_tuple("Conv", "filter_shape", filter_shape)
     strides = (1,) * len(window) if strides is None else _int_tuple("Conv", "strides", strides)
     if len(strides) != len(window):
-        raise NtkError(f"stax.Conv: strides {strides} and filter_shape {window} differ in length")
+        raise _error(f"stax.Conv: strides {strides} and filter_shape {window} differ in length")
     pad = _padding("Conv", padding, ("same", "valid", "circular"))
     _dimension_numbers(dimension_numbers, len(window))
     text = (f'Conv(kernel={ints(window)}, stride={ints(strides)}, padding="{pad}", '
@@ -151,7 +150,7 @@ def _dimension_numbers(dn, nspatial):
         ok = (lhs == out and len(lhs) == nspatial + 2 and lhs[0] == "N" and lhs[-1] == "C"
               and rhs[:-2] == lhs[1:-1] and rhs[-2:] == "IO")
     if not ok:
-        raise NtkError(f"stax.Conv(dimension_numbers={dn!r}): ntkc.stax takes channels-last "
+        raise _error(f"stax.Conv(dimension_numbers={dn!r}): ntkc.stax takes channels-last "
                        f"inputs only, e.g. ('NHWC', 'HWIO', 'NHWC'); transpose them instead")
 
 
@@ -164,19 +163,19 @@ def GlobalSelfAttention(n_chan_out, n_chan_key, n_chan_val, n_heads, linear_scal
     (channel counts and heads are finite-net settings)."""
     rule = lookup("SelfAttention")
     if rule is None:
-        raise NtkError("stax.GlobalSelfAttention maps to ntkc's SelfAttention layer, which this "
+        raise _error("stax.GlobalSelfAttention maps to ntkc's SelfAttention layer, which this "
                        "version of ntkc does not have yet")
     if not linear_scaling:
-        raise NtkError("stax.GlobalSelfAttention(linear_scaling=False): ntkc's SelfAttention "
+        raise _error("stax.GlobalSelfAttention(linear_scaling=False): ntkc's SelfAttention "
                        "scales logits by 1/n (linear_scaling=True) only")
     pos = getattr(pos_emb_type, "name", pos_emb_type)
     if str(pos).upper() != "NONE":
-        raise NtkError(f"stax.GlobalSelfAttention(pos_emb_type={pos!r}): ntkc's SelfAttention "
+        raise _error(f"stax.GlobalSelfAttention(pos_emb_type={pos!r}): ntkc's SelfAttention "
                        f"has no positional embeddings")
     mech = str(getattr(attention_mechanism, "name", attention_mechanism)).lower()
     param = rule.param("mechanism")
     if param is not None and param.choices and mech not in param.choices:
-        raise NtkError(f"stax.GlobalSelfAttention(attention_mechanism={attention_mechanism!r}): "
+        raise _error(f"stax.GlobalSelfAttention(attention_mechanism={attention_mechanism!r}): "
                        f"ntkc has " + ", ".join(repr(c.upper()) for c in param.choices))
     out = _width("GlobalSelfAttention", "n_chan_out", n_chan_out)
     stds = ", ".join(f"{n}={_num('GlobalSelfAttention', n, v)}" for n, v in (
@@ -206,7 +205,7 @@ def AvgPool(window_shape, strides=None, padding="VALID", normalize_edges=False,
     strides = (1,) * len(window) if strides is None else _int_tuple("AvgPool", "strides", strides)
     pad = _padding("AvgPool", padding, ("same", "valid"))
     if normalize_edges and pad == "same":
-        raise NtkError("stax.AvgPool(normalize_edges=True) with SAME padding: ntkc's AvgPool "
+        raise _error("stax.AvgPool(normalize_edges=True) with SAME padding: ntkc's AvgPool "
                        "counts the zero padding in the mean (normalize_edges=False)")
     text = f'AvgPool(window={ints(window)}, stride={ints(strides)}, padding="{pad}")'
     axes = _axes("AvgPool", batch_axis, channel_axis)
@@ -237,7 +236,7 @@ GlobalSumPool = _global("GlobalSumPool")
 def Flatten(batch_axis=0, batch_axis_out=0):
     """``.ntk`` ``Flatten``: positions folded into channels."""
     if batch_axis != 0 or batch_axis_out != 0:
-        raise NtkError(f"stax.Flatten(batch_axis={batch_axis}, batch_axis_out={batch_axis_out}): "
+        raise _error(f"stax.Flatten(batch_axis={batch_axis}, batch_axis_out={batch_axis_out}): "
                        f"ntkc.stax keeps the batch axis first")
 
     def shape(st):
@@ -254,7 +253,7 @@ def LayerNorm(axis=-1, eps=1e-12, batch_axis=0, channel_axis=-1):
     text = "LayerNorm"
     if eps != 1e-12:
         if lookup("LayerNorm").param("eps") is None:
-            raise NtkError(f"stax.LayerNorm(eps={eps!r}): ntkc's LayerNorm has eps=1e-12 only")
+            raise _error(f"stax.LayerNorm(eps={eps!r}): ntkc's LayerNorm has eps=1e-12 only")
         text = f"LayerNorm(eps={_num('LayerNorm', 'eps', eps)})"
     check = _axes("LayerNorm", batch_axis, channel_axis)
 
@@ -262,7 +261,7 @@ def LayerNorm(axis=-1, eps=1e-12, batch_axis=0, channel_axis=-1):
         check(st)
         ndim = 2 + len(st.spatial)
         if [a % ndim for a in axes] != [ndim - 1]:
-            raise NtkError(f"stax.LayerNorm(axis={axis!r}): ntkc normalises over the channel "
+            raise _error(f"stax.LayerNorm(axis={axis!r}): ntkc normalises over the channel "
                            f"axis only (axis=-1)")
         return st.channels, st.spatial
     return _atom("LayerNorm()", text, shape)
@@ -274,12 +273,12 @@ def Aggregate(aggregate_axis=None, batch_axis=0, channel_axis=-1, to_dense=None,
     ``GraphAgg(self_loops=false)``; inputs (N, V, F) with
     ``pattern=(adjacency1, adjacency2)`` (0/1, symmetric)."""
     if aggregate_axis not in (None, 1, (1,), [1]):
-        raise NtkError(f"stax.Aggregate(aggregate_axis={aggregate_axis!r}): ntkc aggregates "
+        raise _error(f"stax.Aggregate(aggregate_axis={aggregate_axis!r}): ntkc aggregates "
                        f"over the node axis of (N, V, F) graphs only")
     if to_dense is not None:
-        raise NtkError("stax.Aggregate(to_dense=...): ntkc takes dense (N, V, V) patterns only")
+        raise _error("stax.Aggregate(to_dense=...): ntkc takes dense (N, V, V) patterns only")
     if str(getattr(implementation, "value", implementation)).upper() != "DENSE":
-        raise NtkError(f"stax.Aggregate(implementation={implementation!r}): ntkc takes dense "
+        raise _error(f"stax.Aggregate(implementation={implementation!r}): ntkc takes dense "
                        f"(N, V, V) patterns only (implementation='DENSE')")
     return _atom("Aggregate()", "GraphAgg(self_loops=false)",
                  _keep(_axes("Aggregate", batch_axis, channel_axis)))
@@ -337,25 +336,26 @@ def Rbf(gamma=1.0):
 
 
 def Monomial(degree):
-    return _act("Monomial()", f"Monomial(degree={_width('Monomial', 'degree', degree + 1) - 1})")
+    return _act("Monomial()", f"Monomial(degree={_width('Monomial', 'degree', degree, 0, '')})")
 
 
 def RectifiedMonomial(degree):
-    d = _width("RectifiedMonomial", "degree", degree + 1) - 1 if isinstance(degree, int) else degree
+    d = _width("RectifiedMonomial", "degree", degree, 0, "")
     return _act("RectifiedMonomial()", f"RectifiedMonomial(degree={d})")
 
 
 def Polynomial(coef):
     coef = tuple(coef)
     if not coef:
-        raise NtkError("stax.Polynomial: coef must hold at least one coefficient")
-    text = "(" + ", ".join(_num("Polynomial", "coef", c) for c in coef) + ("," if len(coef) == 1 else "") + ")"
+        raise _error("stax.Polynomial: coef must hold at least one coefficient")
+    text = ("(" + ", ".join(_num("Polynomial", "coef", c) for c in coef)
+            + ("," if len(coef) == 1 else "") + ")")
     return _act("Polynomial()", f"Polynomial(coef={text})")
 
 
 def Exp(a=1.0, b=1.0):
     if a != 1 or b != 1:
-        raise NtkError(f"stax.Exp(a={a!r}, b={b!r}): ntkc has exp(x) only, as "
+        raise _error(f"stax.Exp(a={a!r}, b={b!r}): ntkc has exp(x) only, as "
                        f"Elementwise(fn='exp') (a=1, b=1)")
     return _act("Exp()", 'Elementwise(fn="exp")')
 
@@ -364,7 +364,7 @@ def Elementwise(fn=None, nngp_fn=None, d_nngp_fn=None):
     """A named function, integrated numerically (``.ntk`` ``Elementwise(fn=…)``).
     A Python ``nngp_fn`` has no ``.ntk`` form and is refused."""
     if nngp_fn is not None or d_nngp_fn is not None:
-        raise NtkError("stax.Elementwise(nngp_fn=...): a .ntk file cannot hold a Python kernel "
+        raise _error("stax.Elementwise(nngp_fn=...): a .ntk file cannot hold a Python kernel "
                        "function; drop nngp_fn and ntkc integrates fn numerically ("
                        + _function_list() + ")")
     return _act("Elementwise()", f'Elementwise(fn="{_function_name(fn, "Elementwise")}")')
@@ -401,7 +401,7 @@ def _function_name(fn, who) -> str:
     for f, name in _functions():
         if fn is f and name in names:
             return name
-    raise NtkError(f"stax.{who}(fn={getattr(fn, '__name__', fn)!r}): ntkc integrates named "
+    raise _error(f"stax.{who}(fn={getattr(fn, '__name__', fn)!r}): ntkc integrates named "
                    f"functions only; {_function_list()}, or jnp.tanh, jax.nn.sigmoid, ... itself")
 
 
@@ -421,14 +421,14 @@ def parallel(*layers):
 def repeat(layer, n):
     """``layer`` n times (``.ntk`` ``repeat n { … }``)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise NtkError(f"stax.repeat: n must be a whole number >= 1, not {n!r}")
+        raise _error(f"stax.repeat: n must be a whole number >= 1, not {n!r}")
     return Layer(src.Repeat(_spec(layer, "repeat"), n), f"repeat({layer.label}, {n})")
 
 
 def FanOut(num):
     """``num`` copies of the input, for ``parallel``."""
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise NtkError(f"stax.FanOut: num must be a whole number >= 1, not {num!r}")
+        raise _error(f"stax.FanOut: num must be a whole number >= 1, not {num!r}")
     return Layer(src.FanOut(num), f"FanOut({num})")
 
 
@@ -441,14 +441,14 @@ def FanInConcat(axis=-1):
     """Channel concatenation: ``.ntk`` ``Concat { Branch(width=…) { … } … }``
     with the branches' channel counts as weights, as stax."""
     if isinstance(axis, bool) or not isinstance(axis, int):
-        raise NtkError(f"stax.FanInConcat: axis must be an int, not {axis!r}")
+        raise _error(f"stax.FanInConcat: axis must be an int, not {axis!r}")
     return Layer(src.FanIn("FanInConcat", axis), "FanInConcat()")
 
 
 # -- stax layers ntkc lacks ------------------------------------------------------------------
 def _missing(name, why):
     def layer(*args, **kwargs):
-        raise NtkError(f"stax.{name} has no ntkc equivalent: {why}")
+        raise _error(f"stax.{name} has no ntkc equivalent: {why}")
     layer.__name__ = name
     layer.__doc__ = f"Not in ntkc (an NtkError when called): {why}."
     return layer

@@ -7,7 +7,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import stax_source as src
-from .errors import NtkError
+from .stax_source import error as _error
 from .kernel import GraphBatch
 
 _KERNEL_OPTIONS = ("memory_limit", "batch_size", "devices", "progress")
@@ -44,7 +44,7 @@ class Layer:
         the kernel ``kernel_fn`` computes."""
         if input_shape is None:
             if self._last_shape is None:
-                raise NtkError(f"{self.label}.to_ntk() needs input_shape (e.g. (-1, 8)) until "
+                raise _error(f"{self.label}.to_ntk() needs input_shape (e.g. (-1, 8)) until "
                                f"kernel_fn has been called once")
             example = self._last_shape
         else:
@@ -65,18 +65,18 @@ class Layer:
         pattern = kwargs.pop("pattern", None)
         bad = [k for k in kwargs if k not in _KERNEL_OPTIONS]
         if bad:
-            raise NtkError(f"kernel_fn got {bad[0]}=: ntkc.stax's kernel_fn takes x1, x2, get, "
+            raise _error(f"kernel_fn got {bad[0]}=: ntkc.stax's kernel_fn takes x1, x2, get, "
                            f"pattern (graphs) and {', '.join(_KERNEL_OPTIONS)}")
         if isinstance(x1, GraphBatch) or pattern is not None:
             x1, x2 = _graphs(x1, x2, pattern)
             example = (None, int(jnp.shape(x1.features)[2]))
         else:
             if jnp.ndim(x1) == 0:
-                raise NtkError("kernel_fn: x1 must be a batch of inputs (N, ...), not a scalar")
+                raise _error("kernel_fn: x1 must be a batch of inputs (N, ...), not a scalar")
             example = tuple(int(v) for v in jnp.shape(x1)[1:])
         kernel, _ = self._compile(example)
         if kernel.net.input.kind == "graph" and not isinstance(x1, GraphBatch):
-            raise NtkError("kernel_fn: this net aggregates over a graph (stax.Aggregate); pass "
+            raise _error("kernel_fn: this net aggregates over a graph (stax.Aggregate); pass "
                            "pattern=(adjacency1, adjacency2), each (N, V, V)")
         return kernel(x1, x2, get, **kwargs)
 
@@ -104,13 +104,13 @@ class Layer:
         pattern = kwargs.pop("pattern", None)
         kwargs.pop("rng", None)  # only stax.Dropout draws from it; ntkc has none
         if kwargs:
-            raise NtkError(f"apply_fn got {next(iter(kwargs))}=: ntkc.stax's apply_fn takes "
+            raise _error(f"apply_fn got {next(iter(kwargs))}=: ntkc.stax's apply_fn takes "
                            f"params, inputs, pattern (graphs) and rng (ignored)")
         example = _example_shape(jnp.shape(inputs), "inputs")
         ctx = None
         if "Aggregate" in set(self.spec.layers()):
             if pattern is None:
-                raise NtkError("apply_fn: this net aggregates over a graph; pass pattern=adjacency")
+                raise _error("apply_fn: this net aggregates over a graph; pass pattern=adjacency")
             example = (None, example[-1])
             n, v = jnp.shape(inputs)[:2]
             ctx = {"adjacency": jnp.asarray(pattern), "mask": jnp.ones((n, v))}
@@ -120,7 +120,7 @@ class Layer:
 def to_ntk(layer, input_shape) -> str:
     """``layer.to_ntk(input_shape)``: the ``.ntk`` source of a stax network."""
     if not isinstance(layer, Layer):
-        raise NtkError("to_ntk takes a layer or network from ntkc.stax")
+        raise _error("to_ntk takes a layer or network from ntkc.stax")
     return layer.to_ntk(input_shape)
 
 
@@ -128,10 +128,10 @@ def _example_shape(shape, name) -> tuple:
     try:
         shape = tuple(int(v) for v in shape)
     except TypeError:
-        raise NtkError(f"{name} must be a shape tuple with the batch axis first, "
+        raise _error(f"{name} must be a shape tuple with the batch axis first, "
                        f"not {shape!r}") from None
     if len(shape) < 2:
-        raise NtkError(f"{name} {shape} has no example axes: give (N, ...) with the batch first")
+        raise _error(f"{name} {shape} has no example axes: give (N, ...) with the batch first")
     return shape[1:]
 
 
@@ -139,13 +139,13 @@ def _graphs(x1, x2, pattern):
     """stax's (features, pattern=(adjacency1, adjacency2)) as GraphBatches."""
     if isinstance(x1, GraphBatch):
         if pattern is not None:
-            raise NtkError("kernel_fn: give either GraphBatch inputs or pattern=, not both")
+            raise _error("kernel_fn: give either GraphBatch inputs or pattern=, not both")
         return x1, x2
     if not (isinstance(pattern, (tuple, list)) and len(pattern) == 2):
-        raise NtkError("kernel_fn: pattern must be a pair (adjacency1, adjacency2); "
+        raise _error("kernel_fn: pattern must be a pair (adjacency1, adjacency2); "
                        "adjacency2 may be None when x2 is None")
     p1, p2 = pattern
     if p1 is None or (x2 is not None and p2 is None):
-        raise NtkError("kernel_fn: pattern=(adjacency1, adjacency2) needs an adjacency "
+        raise _error("kernel_fn: pattern=(adjacency1, adjacency2) needs an adjacency "
                        "(N, V, V) for each input given")
     return GraphBatch(x1, p1), (None if x2 is None else GraphBatch(x2, p2))

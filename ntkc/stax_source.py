@@ -26,6 +26,11 @@ from .errors import NtkError
 INDENT = "    "
 
 
+def error(message: str) -> NtkError:
+    """An NtkError from the stax front end (``ntkc.stax: error: …``)."""
+    return NtkError(message, "ntkc.stax")
+
+
 @dataclass
 class Stream:
     """One stream: its ``.ntk`` statements (lines of text), channel count and
@@ -51,7 +56,7 @@ class Fan:
 
 def _single(state, who: str) -> Stream:
     if isinstance(state, Fan):
-        raise NtkError(f"stax.{who} takes one input, but it gets {len(state.branches)} "
+        raise error(f"stax.{who} takes one input, but it gets {len(state.branches)} "
                        f"(after FanOut, use parallel(...) and then FanInSum or FanInConcat)")
     return state
 
@@ -112,7 +117,7 @@ class Parallel(Spec):
     def emit(self, state):
         if not isinstance(state, Fan) or len(state.branches) != len(self.specs):
             got = len(state.branches) if isinstance(state, Fan) else 1
-            raise NtkError(f"stax.parallel of {len(self.specs)} layers gets {got} input"
+            raise error(f"stax.parallel of {len(self.specs)} layers gets {got} input"
                            f"{'s' if got != 1 else ''}; put FanOut({len(self.specs)}) before it")
         state.branches = [spec.emit(b) for spec, b in zip(self.specs, state.branches)]
         return state
@@ -140,31 +145,31 @@ class FanIn(Spec):
 
     def emit(self, state):
         if not isinstance(state, Fan):
-            raise NtkError(f"stax.{self.name} needs several inputs; put FanOut(n) and "
+            raise error(f"stax.{self.name} needs several inputs; put FanOut(n) and "
                            f"parallel(...) before it")
         branches = state.branches
         for b in branches:
             if isinstance(b, Fan):
-                raise NtkError(f"stax.{self.name}: a branch still has {len(b.branches)} "
+                raise error(f"stax.{self.name}: a branch still has {len(b.branches)} "
                                f"inputs from an inner FanOut; join them first")
         parent = state.parent
         spatial = {b.spatial for b in branches}
         if len(spatial) > 1:
-            raise NtkError(f"stax.{self.name}: the branches have different spatial shapes "
+            raise error(f"stax.{self.name}: the branches have different spatial shapes "
                            f"{sorted(spatial, key=str)}")
         channels = [b.channels for b in branches]
         for b in branches:
             parent.widths.extend(b.widths)
         if self.name == "FanInSum":
             if len(set(channels)) > 1:
-                raise NtkError(f"stax.FanInSum: the branches have different channel counts "
+                raise error(f"stax.FanInSum: the branches have different channel counts "
                                f"{channels}; a sum needs equal shapes")
             items = [_item("Branch", b.lines) for b in branches]
             block, parent.channels = "Sum", channels[0]
         else:
             ndim = 2 + len(parent.spatial)
             if self.axis not in (-1, ndim - 1):
-                raise NtkError(f"stax.FanInConcat(axis={self.axis}) concatenates along a batch "
+                raise error(f"stax.FanInConcat(axis={self.axis}) concatenates along a batch "
                                f"or spatial axis; ntkc concatenates channels only (axis=-1)")
             equal = len(set(channels)) == 1 or None in channels
             items = [_item("Branch" if equal else f"Branch(width={c})", b.lines)
@@ -223,7 +228,7 @@ def _block(head: str, lines: list) -> str:
 def number(v) -> str:
     """A Python number as ``.ntk`` text, exactly (``repr`` round-trips floats)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise NtkError(f"{v!r} is not a finite number")
+        raise error(f"{v!r} is not a finite number")
     return repr(int(v)) if isinstance(v, int) else repr(float(v))
 
 
@@ -236,7 +241,7 @@ def window_sizes(spatial, window, strides, padding, who) -> tuple:
     """Output sizes of a Conv/AvgPool window, as lax computes them."""
     if len(window) != len(spatial):
         kind = {0: "a vector", 1: "a sequence", 2: "an image"}.get(len(spatial), "an input")
-        raise NtkError(f"stax.{who}: a window of {len(window)} axes {tuple(window)} on "
+        raise error(f"stax.{who}: a window of {len(window)} axes {tuple(window)} on "
                        f"{kind} with {len(spatial)} spatial axes")
     out = []
     for n, k, s in zip(spatial, window, strides):
@@ -255,7 +260,7 @@ def input_line(example_shape: tuple, graph: bool) -> str:
     shape = tuple(None if v is None else int(v) for v in example_shape)
     if graph:
         if len(shape) != 2:
-            raise NtkError(f"a net with stax.Aggregate takes node features shaped (N, V, F), "
+            raise error(f"a net with stax.Aggregate takes node features shaped (N, V, F), "
                            f"not {('N',) + shape}")
         return f"input graph(features={shape[1]})"
     if len(shape) == 1:
@@ -264,7 +269,7 @@ def input_line(example_shape: tuple, graph: bool) -> str:
         return f"input sequence(length={shape[0]}, channels={shape[1]})"
     if len(shape) == 3:
         return f"input image(height={shape[0]}, width={shape[1]}, channels={shape[2]})"
-    raise NtkError(f"inputs shaped {('N',) + shape}: ntkc takes (N, D) vectors, (N, T, C) "
+    raise error(f"inputs shaped {('N',) + shape}: ntkc takes (N, D) vectors, (N, T, C) "
                    f"sequences, (N, H, W, C) images or (N, V, F) graphs")
 
 
@@ -278,6 +283,6 @@ def source(spec: Spec, example_shape: tuple) -> tuple:
     root = Stream([], shape[-1], spatial)
     out = _single(spec.emit(root), "the network's output")
     if not out.lines:
-        raise NtkError("the stax network has no layers ntkc can compile (only Identity)")
+        raise error("the stax network has no layers ntkc can compile (only Identity)")
     text = "# generated by ntkc.stax\n" + header + "\n" + _block("net stax", out.lines) + "\n"
     return text, out
