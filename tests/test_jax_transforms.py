@@ -83,7 +83,7 @@ def test_grad_matches_finite_differences(act):
         return (k(x)[0, 2] + 0.7 * k(x, get="nngp")[1, 1] + 0.3 * k(x, x2)[3, 1]
                 + 0.1 * jnp.sum(both.nngp) + 0.05 * jnp.sum(both.ntk))
 
-    g = jax.grad(f)(x)
+    g = jax.jit(jax.grad(f))(x)  # jitted: un-jitted grad dispatches op by op (slow)
     assert np.all(np.isfinite(g))
     assert _close(g, _fd_grad(lambda y: float(f(y)), x), 1e-6)
 
@@ -97,14 +97,14 @@ def test_grad_with_equal_variances():
     x2 = _rng(7).normal(size=(2, 3))
     x2 /= np.linalg.norm(x2, axis=1, keepdims=True)
     f = lambda x: k(x, x2)[0, 1]
-    assert _close(jax.grad(f)(x), _fd_grad(lambda y: float(f(y)), x), 1e-6)
+    assert _close(jax.jit(jax.grad(f))(x), _fd_grad(lambda y: float(f(y)), x), 1e-6)
 
 
 def test_grad_through_conv_and_pool():
     img = _rng(8).normal(size=(2, 3, 3, 2))
     other = _rng(9).normal(size=(1, 3, 3, 2))
     f = lambda x: CNN(x, other)[1, 0]
-    assert _close(jax.grad(f)(img), _fd_grad(lambda y: float(f(y)), img), 1e-6)
+    assert _close(jax.jit(jax.grad(f))(img), _fd_grad(lambda y: float(f(y)), img), 1e-6)
 
 
 def test_vmap_over_sets_of_x2():
