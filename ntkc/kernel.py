@@ -106,6 +106,8 @@ class Kernel:
         compute big Grams eagerly. The value checks (finite entries, a 0/1
         symmetric adjacency) need concrete values and are skipped there."""
         names = _names(get)
+        if progress is not None and not isinstance(progress, bool):
+            raise NtkError(f"progress={progress!r}: give True, False or None (automatic)")
         traced = _traced(x1) or _traced(x2)
         if traced:
             asked = [k for k, v in (("batch_size", batch_size), ("memory_limit", memory_limit),
@@ -271,9 +273,16 @@ def _traced(x) -> bool:
 
 
 def _devices(devices) -> list:
+    if devices is not None and (isinstance(devices, (str, jax.Device))
+                                or not hasattr(devices, "__iter__")):
+        raise NtkError(f"devices={devices!r}: give a list of JAX devices, e.g. jax.devices()")
     devices = list(jax.local_devices() if devices is None else devices)
     if not devices:
         raise NtkError("devices=[]: give at least one JAX device")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise NtkError(f"devices: {bad[0]!r} is not a JAX device; give a list such as "
+                       f"jax.devices()")
     return devices
 
 
