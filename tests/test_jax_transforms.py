@@ -150,3 +150,12 @@ def test_shape_errors_under_jit_name_expected_and_given():
         jax.jit(lambda x: k(x, memory_limit="1GB"))(jnp.ones((2, 3)))
     with pytest.raises(ntkc.NtkError, match=r"x1.adjacency has shape \(2, 3, 3\), expected \(2, 4, 4\)"):
         jax.jit(lambda f, a: GRAPH(ntkc.GraphBatch(f, a)))(jnp.ones((2, 4, 3)), jnp.ones((2, 3, 3)))
+
+
+@pytest.mark.parametrize("kw, words", [({"devices": "cpu"}, "devices='cpu'"),
+                                       ({"devices": ["cpu"]}, "'cpu' is not a JAX device"),
+                                       ({"progress": "yes"}, "progress='yes'"),
+                                       ({"batch_size": 0}, "batch_size must be")])
+def test_bad_options_are_ntk_errors(kw, words):
+    with pytest.raises(ntkc.NtkError, match=words):
+        _mlp("Relu")(np.ones((2, 3)), **kw)
