@@ -46,7 +46,7 @@ def _atom(label, text, shape=None, width=None):
 def _spec(layer, who):
     if not isinstance(layer, Layer):
         raise _error(f"stax.{who} takes layers from ntkc.stax, not {type(layer).__name__}; "
-                       f"a layer written for neural-tangents has no .ntk form")
+                     f"a layer written for neural-tangents has no .ntk form")
     return layer.spec
 
 
@@ -77,7 +77,7 @@ def _stds(who, W_std, b_std) -> str:
 def _parameterization(who, parameterization):
     if parameterization != "ntk":
         raise _error(f"stax.{who}(parameterization={parameterization!r}): ntkc has the NTK "
-                       f"parameterization only (parameterization='ntk')")
+                     f"parameterization only (parameterization='ntk')")
 
 
 def _padding(who, padding, allowed) -> str:
@@ -85,7 +85,7 @@ def _padding(who, padding, allowed) -> str:
     p = name.lower() if isinstance(name, str) else None
     if p not in allowed:
         raise _error(f"stax.{who}(padding={name!r}): ntkc's {who} has padding "
-                       + ", ".join(repr(a.upper()) for a in allowed))
+                     + ", ".join(repr(a.upper()) for a in allowed))
     return p
 
 
@@ -95,8 +95,8 @@ def _axes(who, batch_axis, channel_axis):
         ndim = 2 + len(st.spatial)
         if batch_axis % ndim != 0 or channel_axis % ndim != ndim - 1:
             raise _error(f"stax.{who}(batch_axis={batch_axis}, channel_axis={channel_axis}): "
-                           f"ntkc.stax takes inputs batch first and channels last "
-                           f"(N, ..., C); transpose them instead")
+                         f"ntkc.stax takes inputs batch first and channels last "
+                         f"(N, ..., C); transpose them instead")
     return check
 
 
@@ -151,7 +151,7 @@ def _dimension_numbers(dn, nspatial):
               and rhs[:-2] == lhs[1:-1] and rhs[-2:] == "IO")
     if not ok:
         raise _error(f"stax.Conv(dimension_numbers={dn!r}): ntkc.stax takes channels-last "
-                       f"inputs only, e.g. ('NHWC', 'HWIO', 'NHWC'); transpose them instead")
+                     f"inputs only, e.g. ('NHWC', 'HWIO', 'NHWC'); transpose them instead")
 
 
 def GlobalSelfAttention(n_chan_out, n_chan_key, n_chan_val, n_heads, linear_scaling=True,
@@ -164,19 +164,19 @@ def GlobalSelfAttention(n_chan_out, n_chan_key, n_chan_val, n_heads, linear_scal
     rule = lookup("SelfAttention")
     if rule is None:
         raise _error("stax.GlobalSelfAttention maps to ntkc's SelfAttention layer, which this "
-                       "version of ntkc does not have yet")
+                     "version of ntkc does not have yet")
     if not linear_scaling:
         raise _error("stax.GlobalSelfAttention(linear_scaling=False): ntkc's SelfAttention "
-                       "scales logits by 1/n (linear_scaling=True) only")
+                     "scales logits by 1/n (linear_scaling=True) only")
     pos = getattr(pos_emb_type, "name", pos_emb_type)
     if str(pos).upper() != "NONE":
         raise _error(f"stax.GlobalSelfAttention(pos_emb_type={pos!r}): ntkc's SelfAttention "
-                       f"has no positional embeddings")
+                     f"has no positional embeddings")
     mech = str(getattr(attention_mechanism, "name", attention_mechanism)).lower()
     param = rule.param("mechanism")
     if param is not None and param.choices and mech not in param.choices:
         raise _error(f"stax.GlobalSelfAttention(attention_mechanism={attention_mechanism!r}): "
-                       f"ntkc has " + ", ".join(repr(c.upper()) for c in param.choices))
+                     f"ntkc has " + ", ".join(repr(c.upper()) for c in param.choices))
     out = _width("GlobalSelfAttention", "n_chan_out", n_chan_out)
     stds = ", ".join(f"{n}={_num('GlobalSelfAttention', n, v)}" for n, v in (
         ("W_query_std", W_query_std), ("W_key_std", W_key_std),
@@ -206,7 +206,7 @@ def AvgPool(window_shape, strides=None, padding="VALID", normalize_edges=False,
     pad = _padding("AvgPool", padding, ("same", "valid"))
     if normalize_edges and pad == "same":
         raise _error("stax.AvgPool(normalize_edges=True) with SAME padding: ntkc's AvgPool "
-                       "counts the zero padding in the mean (normalize_edges=False)")
+                     "counts the zero padding in the mean (normalize_edges=False)")
     text = f'AvgPool(window={ints(window)}, stride={ints(strides)}, padding="{pad}")'
     axes = _axes("AvgPool", batch_axis, channel_axis)
 
@@ -237,7 +237,7 @@ def Flatten(batch_axis=0, batch_axis_out=0):
     """``.ntk`` ``Flatten``: positions folded into channels."""
     if batch_axis != 0 or batch_axis_out != 0:
         raise _error(f"stax.Flatten(batch_axis={batch_axis}, batch_axis_out={batch_axis_out}): "
-                       f"ntkc.stax keeps the batch axis first")
+                     f"ntkc.stax keeps the batch axis first")
 
     def shape(st):
         c = st.channels
@@ -262,7 +262,7 @@ def LayerNorm(axis=-1, eps=1e-12, batch_axis=0, channel_axis=-1):
         ndim = 2 + len(st.spatial)
         if [a % ndim for a in axes] != [ndim - 1]:
             raise _error(f"stax.LayerNorm(axis={axis!r}): ntkc normalises over the channel "
-                           f"axis only (axis=-1)")
+                         f"axis only (axis=-1)")
         return st.channels, st.spatial
     return _atom("LayerNorm()", text, shape)
 
@@ -274,12 +274,12 @@ def Aggregate(aggregate_axis=None, batch_axis=0, channel_axis=-1, to_dense=None,
     ``pattern=(adjacency1, adjacency2)`` (0/1, symmetric)."""
     if aggregate_axis not in (None, 1, (1,), [1]):
         raise _error(f"stax.Aggregate(aggregate_axis={aggregate_axis!r}): ntkc aggregates "
-                       f"over the node axis of (N, V, F) graphs only")
+                     f"over the node axis of (N, V, F) graphs only")
     if to_dense is not None:
         raise _error("stax.Aggregate(to_dense=...): ntkc takes dense (N, V, V) patterns only")
     if str(getattr(implementation, "value", implementation)).upper() != "DENSE":
         raise _error(f"stax.Aggregate(implementation={implementation!r}): ntkc takes dense "
-                       f"(N, V, V) patterns only (implementation='DENSE')")
+                     f"(N, V, V) patterns only (implementation='DENSE')")
     return _atom("Aggregate()", "GraphAgg(self_loops=false)",
                  _keep(_axes("Aggregate", batch_axis, channel_axis)))
 
@@ -356,7 +356,7 @@ def Polynomial(coef):
 def Exp(a=1.0, b=1.0):
     if a != 1 or b != 1:
         raise _error(f"stax.Exp(a={a!r}, b={b!r}): ntkc has exp(x) only, as "
-                       f"Elementwise(fn='exp') (a=1, b=1)")
+                     f"Elementwise(fn='exp') (a=1, b=1)")
     return _act("Exp()", 'Elementwise(fn="exp")')
 
 
@@ -365,8 +365,8 @@ def Elementwise(fn=None, nngp_fn=None, d_nngp_fn=None):
     A Python ``nngp_fn`` has no ``.ntk`` form and is refused."""
     if nngp_fn is not None or d_nngp_fn is not None:
         raise _error("stax.Elementwise(nngp_fn=...): a .ntk file cannot hold a Python kernel "
-                       "function; drop nngp_fn and ntkc integrates fn numerically ("
-                       + _function_list() + ")")
+                     "function; drop nngp_fn and ntkc integrates fn numerically ("
+                     + _function_list() + ")")
     return _act("Elementwise()", f'Elementwise(fn="{_function_name(fn, "Elementwise")}")')
 
 
@@ -402,7 +402,7 @@ def _function_name(fn, who) -> str:
         if fn is f and name in names:
             return name
     raise _error(f"stax.{who}(fn={getattr(fn, '__name__', fn)!r}): ntkc integrates named "
-                   f"functions only; {_function_list()}, or jnp.tanh, jax.nn.sigmoid, ... itself")
+                 f"functions only; {_function_list()}, or jnp.tanh, jax.nn.sigmoid, ... itself")
 
 
 # -- combinators -----------------------------------------------------------------------------

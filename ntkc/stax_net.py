@@ -45,7 +45,7 @@ class Layer:
         if input_shape is None:
             if self._last_shape is None:
                 raise _error(f"{self.label}.to_ntk() needs input_shape (e.g. (-1, 8)) until "
-                               f"kernel_fn has been called once")
+                             f"kernel_fn has been called once")
             example = self._last_shape
         else:
             example = _example_shape(input_shape, "input_shape")
@@ -66,7 +66,7 @@ class Layer:
         bad = [k for k in kwargs if k not in _KERNEL_OPTIONS]
         if bad:
             raise _error(f"kernel_fn got {bad[0]}=: ntkc.stax's kernel_fn takes x1, x2, get, "
-                           f"pattern (graphs) and {', '.join(_KERNEL_OPTIONS)}")
+                         f"pattern (graphs) and {', '.join(_KERNEL_OPTIONS)}")
         if isinstance(x1, GraphBatch) or pattern is not None:
             x1, x2 = _graphs(x1, x2, pattern)
             example = (None, int(jnp.shape(x1.features)[2]))
@@ -77,7 +77,7 @@ class Layer:
         kernel, _ = self._compile(example)
         if kernel.net.input.kind == "graph" and not isinstance(x1, GraphBatch):
             raise _error("kernel_fn: this net aggregates over a graph (stax.Aggregate); pass "
-                           "pattern=(adjacency1, adjacency2), each (N, V, V)")
+                         "pattern=(adjacency1, adjacency2), each (N, V, V)")
         return kernel(x1, x2, get, **kwargs)
 
     def _finite(self, example: tuple):
@@ -105,7 +105,7 @@ class Layer:
         kwargs.pop("rng", None)  # only stax.Dropout draws from it; ntkc has none
         if kwargs:
             raise _error(f"apply_fn got {next(iter(kwargs))}=: ntkc.stax's apply_fn takes "
-                           f"params, inputs, pattern (graphs) and rng (ignored)")
+                         f"params, inputs, pattern (graphs) and rng (ignored)")
         example = _example_shape(jnp.shape(inputs), "inputs")
         ctx = None
         if "Aggregate" in set(self.spec.layers()):
@@ -129,7 +129,7 @@ def _example_shape(shape, name) -> tuple:
         shape = tuple(int(v) for v in shape)
     except TypeError:
         raise _error(f"{name} must be a shape tuple with the batch axis first, "
-                       f"not {shape!r}") from None
+                     f"not {shape!r}") from None
     if len(shape) < 2:
         raise _error(f"{name} {shape} has no example axes: give (N, ...) with the batch first")
     return shape[1:]
@@ -143,9 +143,9 @@ def _graphs(x1, x2, pattern):
         return x1, x2
     if not (isinstance(pattern, (tuple, list)) and len(pattern) == 2):
         raise _error("kernel_fn: pattern must be a pair (adjacency1, adjacency2); "
-                       "adjacency2 may be None when x2 is None")
+                     "adjacency2 may be None when x2 is None")
     p1, p2 = pattern
     if p1 is None or (x2 is not None and p2 is None):
         raise _error("kernel_fn: pattern=(adjacency1, adjacency2) needs an adjacency "
-                       "(N, V, V) for each input given")
+                     "(N, V, V) for each input given")
     return GraphBatch(x1, p1), (None if x2 is None else GraphBatch(x2, p2))

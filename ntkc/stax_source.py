@@ -57,7 +57,7 @@ class Fan:
 def _single(state, who: str) -> Stream:
     if isinstance(state, Fan):
         raise error(f"stax.{who} takes one input, but it gets {len(state.branches)} "
-                       f"(after FanOut, use parallel(...) and then FanInSum or FanInConcat)")
+                    f"(after FanOut, use parallel(...) and then FanInSum or FanInConcat)")
     return state
 
 
@@ -118,7 +118,7 @@ class Parallel(Spec):
         if not isinstance(state, Fan) or len(state.branches) != len(self.specs):
             got = len(state.branches) if isinstance(state, Fan) else 1
             raise error(f"stax.parallel of {len(self.specs)} layers gets {got} input"
-                           f"{'s' if got != 1 else ''}; put FanOut({len(self.specs)}) before it")
+                        f"{'s' if got != 1 else ''}; put FanOut({len(self.specs)}) before it")
         state.branches = [spec.emit(b) for spec, b in zip(self.specs, state.branches)]
         return state
 
@@ -146,31 +146,31 @@ class FanIn(Spec):
     def emit(self, state):
         if not isinstance(state, Fan):
             raise error(f"stax.{self.name} needs several inputs; put FanOut(n) and "
-                           f"parallel(...) before it")
+                        f"parallel(...) before it")
         branches = state.branches
         for b in branches:
             if isinstance(b, Fan):
                 raise error(f"stax.{self.name}: a branch still has {len(b.branches)} "
-                               f"inputs from an inner FanOut; join them first")
+                            f"inputs from an inner FanOut; join them first")
         parent = state.parent
         spatial = {b.spatial for b in branches}
         if len(spatial) > 1:
             raise error(f"stax.{self.name}: the branches have different spatial shapes "
-                           f"{sorted(spatial, key=str)}")
+                        f"{sorted(spatial, key=str)}")
         channels = [b.channels for b in branches]
         for b in branches:
             parent.widths.extend(b.widths)
         if self.name == "FanInSum":
             if len(set(channels)) > 1:
                 raise error(f"stax.FanInSum: the branches have different channel counts "
-                               f"{channels}; a sum needs equal shapes")
+                            f"{channels}; a sum needs equal shapes")
             items = [_item("Branch", b.lines) for b in branches]
             block, parent.channels = "Sum", channels[0]
         else:
             ndim = 2 + len(parent.spatial)
             if self.axis not in (-1, ndim - 1):
                 raise error(f"stax.FanInConcat(axis={self.axis}) concatenates along a batch "
-                               f"or spatial axis; ntkc concatenates channels only (axis=-1)")
+                            f"or spatial axis; ntkc concatenates channels only (axis=-1)")
             equal = len(set(channels)) == 1 or None in channels
             items = [_item("Branch" if equal else f"Branch(width={c})", b.lines)
                      for b, c in zip(branches, channels)]
@@ -242,7 +242,7 @@ def window_sizes(spatial, window, strides, padding, who) -> tuple:
     if len(window) != len(spatial):
         kind = {0: "a vector", 1: "a sequence", 2: "an image"}.get(len(spatial), "an input")
         raise error(f"stax.{who}: a window of {len(window)} axes {tuple(window)} on "
-                       f"{kind} with {len(spatial)} spatial axes")
+                    f"{kind} with {len(spatial)} spatial axes")
     out = []
     for n, k, s in zip(spatial, window, strides):
         if n is None:
@@ -261,7 +261,7 @@ def input_line(example_shape: tuple, graph: bool) -> str:
     if graph:
         if len(shape) != 2:
             raise error(f"a net with stax.Aggregate takes node features shaped (N, V, F), "
-                           f"not {('N',) + shape}")
+                        f"not {('N',) + shape}")
         return f"input graph(features={shape[1]})"
     if len(shape) == 1:
         return f"input vector(dim={shape[0]})"
@@ -270,7 +270,7 @@ def input_line(example_shape: tuple, graph: bool) -> str:
     if len(shape) == 3:
         return f"input image(height={shape[0]}, width={shape[1]}, channels={shape[2]})"
     raise error(f"inputs shaped {('N',) + shape}: ntkc takes (N, D) vectors, (N, T, C) "
-                   f"sequences, (N, H, W, C) images or (N, V, F) graphs")
+                f"sequences, (N, H, W, C) images or (N, V, F) graphs")
 
 
 def source(spec: Spec, example_shape: tuple) -> tuple:
