@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from .check import CheckedNet, check
 from .errors import NtkError
-from .kernel import GraphBatch, Kernel
+from .kernel import GraphBatch, Kernel, Kernels
 from .parse import parse, read_source
 from .verify import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
-__all__ = ["load", "compile", "check_source", "verify", "Kernel", "GraphBatch", "NtkError",
-           "CheckedNet"]
+__all__ = ["load", "compile", "check_source", "verify", "Kernel", "Kernels", "GraphBatch",
+           "NtkError", "CheckedNet"]
 __version__ = "0.1.0"
 
 
