@@ -13,11 +13,11 @@ from . import predict
 from .ast import with_constants
 from .check import CheckedNet, check
 from .errors import NtkError
-from .kernel import GraphBatch, Kernel
+from .kernel import GraphBatch, Kernel, Kernels
 from .parse import parse, read_source
 from .verification import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
-__all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "GraphBatch",
+__all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "Kernels", "GraphBatch",
            "NtkError", "CheckedNet"]
 __version__ = "0.1.0"
 

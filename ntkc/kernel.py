@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,12 +59,26 @@ class GraphBatch:
         return int(np.shape(self.features)[0])
 
 
+class Kernels(NamedTuple):
+    """Both kernels of one call, ``kernel(x1, x2, get=None)``: the fields stax's
+    ``Kernel`` object has for them."""
+    nngp: object
+    ntk: object
+
+
 class Kernel:
     """The infinite-width kernels of one network.
 
     ``kernel(x1, x2=None, get="ntk")`` returns Θ(x1, x2) (``get="nngp"``: Σ; a
-    tuple of names gives a tuple). ``kernel.nngp`` and ``kernel.ntk`` are the
-    two as plain functions ``(x1, x2) -> array``.
+    tuple of names gives a tuple; ``get=None`` gives both as
+    :class:`Kernels` ``(nngp, ntk)``). ``kernel.nngp`` and ``kernel.ntk`` are
+    the two as plain functions ``(x1, x2) -> array``.
+
+    A kernel composes with JAX: inside ``jax.jit``, ``jax.vmap`` or
+    ``jax.grad`` (any input a tracer) the shapes are checked statically and
+    the fused jitted function is called directly, as one call. Eager calls
+    also check the values (NaN, adjacency) and cut Grams too big for one call
+    into blocks (``memory_limit`` etc.), which needs concrete arrays.
     """
 
     def __init__(self, net: CheckedNet):
@@ -84,11 +99,32 @@ class Kernel:
         planned; ``batch_size`` sets the block size directly; ``devices`` (a
         list of JAX devices, default all local ones) share the blocks;
         ``progress`` forces the progress bar on or off (default: on for runs
-        over a few seconds when stdout and stderr are terminals)."""
+        over a few seconds when stdout and stderr are terminals).
+
+        Under ``jax.jit``/``vmap``/``grad`` (x1 or x2 a tracer) the Gram is
+        one call of the fused function, so none of those options apply;
+        compute big Grams eagerly. The value checks (finite entries, a 0/1
+        symmetric adjacency) need concrete values and are skipped there."""
         names = _names(get)
+        if progress is not None and not isinstance(progress, bool):
+            raise NtkError(f"progress={progress!r}: give True, False or None (automatic)")
+        traced = _traced(x1) or _traced(x2)
+        if traced:
+            asked = [k for k, v in (("batch_size", batch_size), ("memory_limit", memory_limit),
+                                    ("devices", devices), ("progress", progress)) if v is not None]
+            if asked:
+                raise NtkError(f"{asked[0]}= needs concrete arrays: under jax.jit, vmap or grad "
+                               f"the kernel is computed in one call; call it outside the "
+                               f"transformation to compute a big Gram in blocks")
         a = self._prepare(x1, "x1")
         b = None if x2 is None else self._prepare(x2, "x2", like=a)
-        out = self._blocked(a, b, names, batch_size, memory_limit, devices, progress)
+        if traced:
+            fn = self._fn(names, b is None)
+            out = fn(a[0], None, a[1], None) if b is None else fn(a[0], b[0], a[1], b[1])
+        else:
+            out = self._blocked(a, b, names, batch_size, memory_limit, devices, progress)
+        if get is None:
+            return Kernels(*out)
         return out[0] if isinstance(get, str) else out
 
     def nngp(self, x1, x2=None, **kw):
@@ -145,7 +181,8 @@ class Kernel:
                            f"{shape.kind}: expected {shape.batch_shape()}")
         if arr.shape[0] == 0:
             raise NtkError(f"{name} has no examples")
-        _check_finite(arr, name)
+        if not _traced(arr):
+            _check_finite(arr, name)
         if like is not None and like[0].dtype != arr.dtype:
             arr = arr.astype(jnp.result_type(arr.dtype, like[0].dtype))
         return (jnp.asarray(arr), None)
@@ -162,6 +199,16 @@ class Kernel:
         n, v = f.shape[:2]
         if n == 0:
             raise NtkError(f"{name} has no graphs")
+        if _traced(x):
+            # Only the shapes are known under a JAX transformation.
+            a, m = x.adjacency, jnp.ones((n, v)) if x.mask is None else x.mask
+            if jnp.shape(a) != (n, v, v):
+                raise NtkError(f"{name}.adjacency has shape {jnp.shape(a)}, expected ({n}, {v}, {v})")
+            if jnp.shape(m) != (n, v):
+                raise NtkError(f"{name}.mask has shape {jnp.shape(m)}, expected ({n}, {v})")
+            dtype = f.dtype
+            f = jnp.asarray(f) * jnp.asarray(m, dtype)[:, :, None]
+            return (f, (jnp.asarray(a, dtype), jnp.asarray(m, dtype)))
         a = np.asarray(x.adjacency)
         if a.shape != (n, v, v):
             raise NtkError(f"{name}.adjacency has shape {a.shape}, expected ({n}, {v}, {v})")
@@ -230,19 +277,44 @@ class Kernel:
 
 
 def _names(get) -> tuple:
-    names = (get,) if isinstance(get, str) else tuple(get)
+    """The kernels asked for: a name, a tuple of names, or None for both."""
+    if get is None:
+        return ("nngp", "ntk")
+    if isinstance(get, str):
+        names = (get,)
+    else:
+        try:
+            names = tuple(get)
+        except TypeError:
+            raise NtkError(f"get={get!r}: ask for 'nngp', 'ntk', a tuple of them, "
+                           f"or None for both") from None
     for g in names:
-        if g not in ("nngp", "ntk"):
-            raise NtkError(f"get={g!r}: ask for 'nngp', 'ntk' or a tuple of them")
+        if not isinstance(g, str) or g not in ("nngp", "ntk"):
+            raise NtkError(f"get={g!r}: ask for 'nngp', 'ntk', a tuple of them, or None for both")
     if not names:
         raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
     return names
 
 
+def _traced(x) -> bool:
+    """Whether ``x`` (an array or a GraphBatch) is being traced by a JAX
+    transformation, so its values are unknown."""
+    if isinstance(x, GraphBatch):
+        return any(_traced(a) for a in (x.features, x.adjacency, x.mask))
+    return isinstance(x, jax.core.Tracer)
+
+
 def _devices(devices) -> list:
+    if devices is not None and (isinstance(devices, (str, jax.Device))
+                                or not hasattr(devices, "__iter__")):
+        raise NtkError(f"devices={devices!r}: give a list of JAX devices, e.g. jax.devices()")
     devices = list(jax.local_devices() if devices is None else devices)
     if not devices:
         raise NtkError("devices=[]: give at least one JAX device")
+    bad = [d for d in devices if not isinstance(d, jax.Device)]
+    if bad:
+        raise NtkError(f"devices: {bad[0]!r} is not a JAX device; give a list such as "
+                       f"jax.devices()")
     return devices
 
 

@@ -10,6 +10,7 @@ exactly the variances this one produced.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from .. import accuracy
@@ -19,6 +20,26 @@ from ..registry import ActivationRule, register
 def tiny(x):
     """The smallest variance treated as nonzero, in x's precision."""
     return jnp.finfo(x.dtype).tiny ** 0.5
+
+
+@jax.custom_jvp
+def safe_sqrt(x):
+    """√x for x ≥ 0, whose derivative at x = 0 is taken as 0 instead of ∞.
+
+    At cos θ = ±1 (every self-covariance, and the Gram's diagonal)
+    sin θ = √(1 − cos²θ) and arccos have infinite derivatives in cos θ, but
+    in each Σ' they enter as sin' + (π − θ)'·cos θ and the like, which cancel
+    exactly (−cos/sin + cos/sin): Σ̇ = ∂Σ'/∂Σ₁₂ is finite. Taking both as 0
+    there keeps that sum, and keeps 0·∞ = NaN out of ``jax.grad``."""
+    return jnp.sqrt(x)
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = jnp.sqrt(x)
+    pos = x > 0
+    return y, jnp.where(pos, t / (2 * jnp.where(pos, y, 1.0)), 0.0)
 
 
 def cosine(c, v1, v2):
@@ -36,9 +57,26 @@ def cosine(c, v1, v2):
 
     root1 = side(v1)
     root2 = root1 if v2 is v1 else side(v2)
-    norm = jnp.where(v1 == v2, jnp.where(root1 > 0, v1, 0.0), root1 * root2)
+    norm = _norm(v1, v2, root1, root2)
     ok = norm > 0
     return jnp.clip(jnp.where(ok, c / jnp.where(ok, norm, 1.0), 0.0), -1.0, 1.0), norm
+
+
+@jax.custom_jvp
+def _norm(v1, v2, root1, root2):
+    return jnp.where(v1 == v2, jnp.where(root1 > 0, v1, 0.0), root1 * root2)
+
+
+@_norm.defjvp
+def _norm_jvp(primals, tangents):
+    """The derivative of √(v1·v2), (v2·dv1 + v1·dv2)/(2√(v1·v2)), also where
+    two distinct variances happen to be equal (inputs on one sphere), which
+    the shortcut ``v1`` for the value alone would get wrong (dv1, not ½ each)."""
+    v1, v2, root1, root2 = primals
+    t1, t2 = tangents[:2]
+    norm = _norm(v1, v2, root1, root2)
+    ok = norm > 0
+    return norm, jnp.where(ok, (v2 * t1 + v1 * t2) / (2 * jnp.where(ok, norm, 1.0)), 0.0)
 
 
 def make_kernel(pair, describe=None):

@@ -13,7 +13,7 @@ ABRelu(−1, 1), as in stax.
 import jax.numpy as jnp
 
 from ..registry import Param
-from ._activation import cosine, register_activation
+from ._activation import cosine, register_activation, safe_sqrt
 from .relu import arccos  # XLA's arccos costs several times Relu's whole rule
 
 
@@ -26,7 +26,7 @@ def make_pair(slopes):
         a, b = slopes(args)
         cos, norm = cosine(c, v1, v2)
         theta = arccos(cos)
-        sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
+        sin = safe_sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
         dot = (a * a + b * b) / 2 - (a - b) ** 2 / (2 * jnp.pi) * theta
         sigma = (a - b) ** 2 / (2 * jnp.pi) * norm * sin + dot * c
         return sigma, dot

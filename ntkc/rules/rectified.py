@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from ..registry import Param
 from . import relu
-from ._activation import cosine, register_activation
+from ._activation import cosine, register_activation, safe_sqrt
 from .polynomial import _dfact, check_degree
 
 
@@ -81,7 +81,7 @@ def _j(n, cos, sin, rest):
 def general_pair(c, v1, v2, n: int):
     cos, norm = cosine(c, v1, v2)
     rest = relu.arccos(-cos)  # π − θ, with full relative precision as θ → π (Relu's fast arccos)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
+    sin = safe_sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
     sigma = norm**n / (2 * jnp.pi) * _j(n, cos, sin, rest)
     if n == 0:
         return sigma, 0.0 * c

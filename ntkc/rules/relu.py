@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..state import materialise
-from ._activation import cosine, register_activation
+from ._activation import cosine, register_activation, safe_sqrt
 
 
 def _asin_poly(degree: int, taylor_terms: int = 48) -> tuple:
@@ -89,11 +89,11 @@ def arccos(x):
     a = jnp.abs(x)
     if x.dtype.itemsize <= 4:
         poly = _horner(_ROOT_POLY, a)
-        r = jnp.sqrt(1 - a) * poly
+        r = safe_sqrt(1 - a) * poly
         return jnp.where(x < 0, jnp.pi - r, r)
     big = a > 0.5
     z = jnp.where(big, (1 - a) * 0.5, a * a)
-    s = jnp.where(big, jnp.sqrt(z), a)
+    s = jnp.where(big, safe_sqrt(z), a)
     asin = s * _horner(_SERIES, z)
     r = jnp.where(big, 2 * asin, jnp.pi / 2 - asin)
     return jnp.where(x < 0, jnp.pi - r, r)
@@ -117,7 +117,7 @@ def pair(c, v1, v2, args):
         # A vector net's layers fuse into few loops over the N1×N2 pairs, which
         # a materialisation would break (W1 0.16 → 0.32 s).
         rest = materialise(rest)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
+    sin = safe_sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
     sigma = norm / (2 * jnp.pi) * (sin + rest * cos)
     dot = rest / (2 * jnp.pi)
     return sigma, dot
