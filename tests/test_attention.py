@@ -234,3 +234,18 @@ def test_monte_carlo_locates_the_broken_layer(monkeypatch):
 def test_monte_carlo_agrees_on_bigger_nets(source):
     report = _verify(source, 256, 32)
     assert report.passed, str(report)
+
+
+def test_stax_front_end_global_self_attention_equals_the_golden():
+    """neural-tangents' GlobalSelfAttention through ``ntkc.stax`` gives the
+    golden kernels the peer computed for the same net."""
+    from ntkc import stax
+    _, _, kernel_fn = stax.serial(
+        stax.Conv(8, (2, 2), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
+        stax.GlobalSelfAttention(8, 8, 8, 2, linear_scaling=True, W_query_std=0.9,
+                                 W_key_std=1.1, b_std=0.2),
+        stax.Relu(), stax.Conv(8, (2, 2), padding="SAME", W_std=1.2, b_std=0.0), stax.Relu(),
+        stax.GlobalAvgPool(), stax.Dense(1, W_std=1.2, b_std=0.1))
+    z = np.load(HERE / "img_softmax_stacked.npz")
+    assert rel(kernel_fn(z["x1"], z["x2"], "ntk"), z["ntk_12"]) < 1e-6
+    assert rel(kernel_fn(z["x1"], None, "nngp"), z["nngp_11"]) < 1e-6
