@@ -10,6 +10,7 @@ import math
 
 from . import ast
 from .parse import MAX_NUMBER
+from .registry import describe_value as _describe
 
 
 def evaluate(e, env: dict, err):
@@ -80,16 +81,6 @@ def _finite(err, pos, r):
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _describe(v) -> str:
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, str):
-        return f'the string "{v}"'
-    if isinstance(v, tuple):
-        return "a tuple"
-    return f"the number {v}"
 
 
 def _arity(what: str, takes: int, given: int) -> str:

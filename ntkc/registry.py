@@ -46,7 +46,7 @@ class Param:
         t = self.type
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"must be a number, not {_kind(value)}")
+                raise ValueError(f"must be a number, not {describe_value(value)}")
             value = float(value)
             if not math.isfinite(value):
                 raise ValueError("must be a finite number")
@@ -54,10 +54,10 @@ class Param:
             value = _as_int(value)
         elif t == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"must be true or false, not {_kind(value)}")
+                raise ValueError(f"must be true or false, not {describe_value(value)}")
         elif t == "str":
             if not isinstance(value, str):
-                raise ValueError(f"must be a string, not {_kind(value)}")
+                raise ValueError(f"must be a string, not {describe_value(value)}")
         elif t == "floats":
             items = value if isinstance(value, tuple) else (value,)
             if not items or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
@@ -89,7 +89,8 @@ def _num(v):
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
-def _kind(value) -> str:
+def describe_value(value) -> str:
+    """How a value reads in an error message: "the number 2", "a tuple", ..."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, str):
@@ -101,7 +102,7 @@ def _kind(value) -> str:
 
 def _as_int(value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"must be a whole number, not {_kind(value)}")
+        raise ValueError(f"must be a whole number, not {describe_value(value)}")
     if isinstance(value, float):
         if not (math.isfinite(value) and value.is_integer()):
             raise ValueError(f"must be a whole number, not {_num(value)}")
