@@ -211,7 +211,7 @@ def test_window_larger_than_the_input(src, line, column, message):
 # -- blocks -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("src, line, column, message", [
     (V + "net n { Dense Residual { Dense Relu } }", 2, 15,
-     "the body of Residual must end in a weight layer (Dense or Conv) so that it is uncorrelated "
+     "the body of Residual must end in a weight layer (Dense, Conv or SelfAttention) so that it is uncorrelated "
      "with the skip connection, but it ends in Relu (line 2)"),
     (V + "net n { Residual }", 2, 9, "Residual needs a body: Residual { ... }"),
     (V + "net n { Dense Residual { } }", 2, 15, "the body of Residual is empty"),
