@@ -34,6 +34,12 @@ def np_relu(sigma, theta):
     return norm * (np.sin(t) + (np.pi - t) * cos) / (2 * np.pi), theta * (np.pi - t) / (2 * np.pi)
 
 
+def np_erf(sigma, theta):
+    v = 1 + 2 * np.diag(sigma)
+    d = np.outer(v, v)
+    return 2 / np.pi * np.arcsin(2 * sigma / np.sqrt(d)), theta * 4 / np.pi / np.sqrt(d - 4 * sigma ** 2)
+
+
 def np_a_hat(adjacency, self_loops, norm):
     a = adjacency + (np.eye(len(adjacency)) if self_loops else 0)
     if norm == "mean":
@@ -44,7 +50,8 @@ def np_a_hat(adjacency, self_loops, norm):
 
 def reference(graphs, layers):
     """Σ and Θ over every pair of ``graphs`` ([(features, adjacency), ...]) for
-    ``layers``: ("dense", w, b) | ("relu",) | ("agg", self_loops, norm) | ("pool", mean)."""
+    ``layers``: ("dense", w, b) | ("relu",) | ("erf",) | ("agg", self_loops, norm) |
+    ("pool", mean)."""
     sizes = [len(f) for f, _ in graphs]
     total = sum(sizes)
     z = np.concatenate([f for f, _ in graphs])
@@ -61,8 +68,8 @@ def reference(graphs, layers):
             _, w, b = layer
             sigma = w * w * sigma + b * b
             theta = w * w * theta + sigma
-        elif layer[0] == "relu":
-            sigma, theta = np_relu(sigma, theta)
+        elif layer[0] in ("relu", "erf"):
+            sigma, theta = (np_relu if layer[0] == "relu" else np_erf)(sigma, theta)
         elif layer[0] == "agg":
             a = np_a_hat(adjacency, layer[1], layer[2])
             sigma, theta = a @ sigma @ a.T, a @ theta @ a.T
@@ -77,8 +84,8 @@ def source(layers):
     for layer in layers:
         if layer[0] == "dense":
             words.append(f"Dense(W_std={layer[1]}, b_std={layer[2]})")
-        elif layer[0] == "relu":
-            words.append("Relu")
+        elif layer[0] in ("relu", "erf"):
+            words.append(layer[0].capitalize())
         elif layer[0] == "agg":
             words.append(f'GraphAgg(self_loops={str(layer[1]).lower()}, norm="{layer[2]}")')
         else:
@@ -130,7 +137,7 @@ def test_global_pools_then_an_activation_match_numpy(mean):
     """A pool read by a Relu: the pooled self-covariances (mean: divided by
     the squared node count) decide the Relu's variances."""
     rng = np.random.default_rng(8)
-    layers = [("dense", 1.4, 0.3), ("agg", True, "sum"), ("relu",), ("dense", 1.2, 0.2),
+    layers = [("dense", 1.4, 0.3), ("agg", True, "sum"), ("erf",), ("dense", 1.2, 0.2),
               ("pool", mean), ("dense", 1.3, 0.1), ("relu",), ("dense", 0.9, 0.2)]
     compare(layers, random_graphs(rng, [6, 3, 5]), random_graphs(rng, [7, 2]))
 
