@@ -56,13 +56,14 @@ SELECTIONS = {
     "inputs": ["tests/test_kernel_inputs.py"],
     "branching": ["tests/test_branching.py", "-k", "not monte_carlo"],
     "blocking": ["tests/test_blocking.py", "tests/test_golden.py", "-k",
-                 "blocked or blocking or memory or plan or platform or devices"],
+                 "test_blocking or blocked and (fc_relu_d4 or cnn_valid_gap or gntk_sum)"],
     "verify-stats": ["tests/test_verify.py", "-k",
                      "quantile or numpy or draws or false_alarm or shift"],
     "verify-diagnosis": ["tests/test_verify.py", "-k",
                          "wrong_finite_forward or dense_without_bias"],
     "finite": ["tests/test_finite.py"],
-    "finite-forward": ["tests/test_finite.py", "-k", "forward or tiles or streams or width"],
+    "finite-forward": ["tests/test_finite.py", "tests/test_finite_forward.py", "-k",
+                       "forward or tiles or streams or width"],
 }
 
 # -- the mutants: (id, file, exact old text, new text, tests, the bug it stands for) --------
@@ -118,8 +119,8 @@ MUTANTS = [
      "scale = (2.0 if parity else 1.0) / (2 * np.pi)", "scale = 1.0 / (2 * np.pi)",
      "activations-pair", "Elementwise quadrature halves the angle range without doubling"),
     ("elementwise-parity", "ntkc/rules/elementwise.py",
-     '"tanh": (jnp.tanh, -1, 20)', '"tanh": (jnp.tanh, 1, 20)', "activations-pair",
-     "tanh declared even"),
+     '"sigmoid": (jax.nn.sigmoid, 0, 14)', '"sigmoid": (jax.nn.sigmoid, 1, 14)', "activations-pair",
+     "sigmoid declared even"),
     ("layernorm-sqrt", "ntkc/rules/layernorm.py",
      "return 1 / jnp.sqrt((v1 + EPS) * (v2 + EPS))", "return 1 / ((v1 + EPS) * (v2 + EPS))",
      "layernorm", "LayerNorm divides by the variance, not the standard deviation"),
@@ -283,6 +284,10 @@ MUTANTS = [
 
 # Mutants that change no value any test could read. Run with --equivalent.
 EQUIVALENT = [
+    ("elementwise-parity-sign", "ntkc/rules/elementwise.py",
+     '"tanh": (jnp.tanh, -1, 20)', '"tanh": (jnp.tanh, 1, 20)', "activations-pair",
+     "the quadrature reads only whether φ has a parity, not its sign: φ(−u)φ(−v) = φ(u)φ(v) "
+     "for odd and even φ alike (and φ' likewise), so odd declared even halves the same range"),
     ("graph-agg-padded-self-loop", "ntkc/rules/graph.py",
      "a = a + mask[:, :, None] * jnp.eye(a.shape[-1], dtype=a.dtype)",
      "a = a + jnp.eye(a.shape[-1], dtype=a.dtype)", "graph",
