@@ -55,7 +55,7 @@ SELECTIONS = {
     "graph-inputs": ["tests/test_kernel_inputs.py"],
     "inputs": ["tests/test_kernel_inputs.py"],
     "branching": ["tests/test_branching.py", "-k", "not monte_carlo"],
-    "blocking": ["tests/test_blocking.py", "tests/test_golden.py", "-k",
+    "blocking": ["tests/test_blocking.py", "tests/test_blocking_plan.py", "tests/test_golden.py", "-k",
                  "test_blocking or blocked and (fc_relu_d4 or cnn_valid_gap or gntk_sum)"],
     "verify-stats": ["tests/test_verify.py", "-k",
                      "quantile or numpy or draws or false_alarm or shift"],
