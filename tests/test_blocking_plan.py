@@ -26,3 +26,9 @@ def test_unsymmetric_blocks_are_balanced(n1, n2, pairs):
     seen = {(r + i, c + j) for r, c in p.blocks() for i in range(p.rows) for j in range(p.cols)
             if r + i < n1 and c + j < n2}
     assert len(seen) == n1 * n2 and p.count() == math.ceil(n1 / p.rows) * math.ceil(n2 / p.cols)
+
+
+@pytest.mark.parametrize("text, value", [("3K", 3 * 1024), ("1.5KiB", 1536), ("2 kb", 2048),
+                                         ("1T", 1024**4), ("7", 7), ("0.5M", 2**19)])
+def test_every_memory_unit_is_a_power_of_1024(text, value):
+    assert blocking.parse_memory(text) == value
