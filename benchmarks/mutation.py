@@ -61,7 +61,7 @@ SELECTIONS = {
                      "quantile or numpy or draws or false_alarm or shift"],
     "verify-diagnosis": ["tests/test_verify.py", "-k",
                          "wrong_finite_forward or dense_without_bias"],
-    "finite": ["tests/test_finite.py"],
+    "finite": ["tests/test_finite.py", "tests/test_finite_forward.py"],
     "finite-forward": ["tests/test_finite.py", "tests/test_finite_forward.py", "-k",
                        "forward or tiles or streams or width"],
 }

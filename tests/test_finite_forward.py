@@ -1,7 +1,8 @@
 """Finite forwards that Monte Carlo verification reads but only slow budgets
 would catch: a Residual's alpha and a graph readout over padded nodes that
 carry a bias (a pool that counted them would shift every output), each
-against a forward written in numpy from the drawn parameters."""
+against a forward written in numpy from the drawn parameters; and the NTK
+probe directions, which the other finite tests (k ≥ C) never draw."""
 
 import jax
 import jax.numpy as jnp
@@ -53,3 +54,16 @@ def test_graph_pool_forward_skips_padded_nodes(pool):
         h = dense(h, p[3], 1.1, 0.5)
         want = h.mean(0) if pool == "GlobalAvgPool" else h.sum(0)
         np.testing.assert_allclose(got[g], want, rtol=1e-10, atol=1e-12)
+
+
+def test_ntk_directions_are_rademacher_over_root_c():
+    """The NTK probe directions (FiniteNet.sample's docstring): k < C gives
+    independent ±1/√C entries, so each channel's own term enters the estimate
+    with weight exactly 1/C; k ≥ C gives the channels themselves."""
+    _, fnet, _ = draw("input vector(dim=4)\nnet n { Dense Relu Dense }")
+    _, (few, every) = fnet.sample(0, 0, channels=(16, 5), counts=(3, 5))
+    few, every = np.asarray(few), np.asarray(every)
+    assert few.shape == (16, 3)
+    np.testing.assert_allclose(np.abs(few), 0.25, rtol=1e-12)
+    assert 0 < (few > 0).mean() < 1
+    np.testing.assert_array_equal(every, np.eye(5))
