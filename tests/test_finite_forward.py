@@ -67,3 +67,20 @@ def test_ntk_directions_are_rademacher_over_root_c():
     np.testing.assert_allclose(np.abs(few), 0.25, rtol=1e-12)
     assert 0 < (few > 0).mean() < 1
     np.testing.assert_array_equal(every, np.eye(5))
+
+
+def test_chunked_draws_equal_one_chunk_for_position_pairs():
+    """A tight ``memory`` cuts the examples into chunks and mirrors the blocks
+    below the diagonal; for a probe over every position pair the mirror must
+    swap the positions too (K(x', x)[p, q] = K(x, x')[q, p])."""
+    from ntkc.finite import Probe, empirical_draws
+    _, fnet, _ = draw("input sequence(length=4, channels=2)\n"
+                      "net n { Conv(kernel=2, b_std=0.1) Relu Conv(kernel=2) GlobalAvgPool Dense }")
+    x = jnp.asarray(np.random.default_rng(4).standard_normal((5, 4, 2)))
+    probes = (Probe((1,), diag=False, ntk_at=(0, 3)), Probe())
+    whole = empirical_draws(fnet, x, samples=2, seed=1, probes=probes)
+    chunked = empirical_draws(fnet, x, samples=2, seed=1, probes=probes, memory=1.0)
+    for (nn, nt), (cn, ct) in zip(whole, chunked):
+        assert nn.shape == cn.shape
+        np.testing.assert_allclose(cn, nn, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ct, nt, rtol=1e-9, atol=1e-12)
