@@ -113,7 +113,7 @@ def connected_graphs(n, seed, features):
     return ntkc.GraphBatch.from_graphs(graphs)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(architectures(max_depth=5).filter(interesting), st.integers(0, 2**16))
 def test_generated_architectures_equal_the_explained_recursion(source, seed):
     """Values, not only agreement within Monte Carlo noise: the compiled Σ and
