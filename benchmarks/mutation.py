@@ -52,7 +52,6 @@ SELECTIONS = {
     "golden-resnet": ["tests/test_golden.py", "-k", "resnet"],
     "golden-graph": ["tests/test_golden.py", "-k", "graph or gntk"],
     "graph": ["tests/test_graph_reference.py"],
-    "graph-inputs": ["tests/test_kernel_inputs.py"],
     "inputs": ["tests/test_kernel_inputs.py"],
     "branching": ["tests/test_branching.py", "-k", "not monte_carlo"],
     "blocking": ["tests/test_blocking.py", "tests/test_blocking_plan.py", "tests/test_golden.py", "-k",
@@ -295,7 +294,7 @@ EQUIVALENT = [
      "node reads it, and the pools weight it 0"),
     ("kernel-padded-features", "ntkc/kernel.py",
      "f = jnp.asarray(f) * jnp.asarray(m, dtype)[:, :, None]", "f = jnp.asarray(f)",
-     "graph-inputs",
+     "graph",
      "features at a padded node reach only that node (no edges, no self loop, weight 0 in the "
      "pools), so leaving them unzeroed changes no real entry"),
     ("blocks-cut-ones", "ntkc/blocking.py",
