@@ -165,7 +165,8 @@ class Evaluator:
             counts = self.member.sum(1, keepdims=True)
             bind = {"one": self.member.T, "one_p": self.member.T,
                     "onebar": (self.member / counts).T, "onebar_p": (self.member / counts).T,
-                    "Ahat": self.values["Ahat"], "Ahat_p": self.values["Ahat"]}
+                    # a pool with no GraphAgg before it reads no Â
+                    "Ahat": self.values.get("Ahat"), "Ahat_p": self.values.get("Ahat")}
         mats = sorted(eq.rhs.atoms(sp.MatrixSymbol), key=lambda m: m.name)
         args = []
         for m in mats:

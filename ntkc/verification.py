@@ -52,7 +52,8 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return bool(self.error <= self.tolerance)
+        # a non-finite draw gives error = SE = inf, and inf <= inf must not pass
+        return bool(math.isfinite(self.error) and self.error <= self.tolerance)
 
 
 @dataclass(frozen=True)

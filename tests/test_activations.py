@@ -231,6 +231,16 @@ def test_rectified_degree1_is_relu_exactly(dtype):
     for g, w in zip(got, want):
         assert g.dtype == dtype
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    # and both are Cho & Saul's degree-1 arc-cosine kernel, typed in from the paper:
+    # Σ' = √(Σ₁₁Σ₂₂)·J₁(θ)/2π, Σ̇ = J₀(θ)/2π = (π − θ)/2π
+    c, v1, v2 = (np.asarray(a, np.float64) for a in pairs)
+    norm = np.sqrt(v1 * v2)
+    cos = np.where(norm > 0, np.clip(c / np.where(norm > 0, norm, 1), -1, 1), 0.0)
+    t = np.arccos(cos)
+    closed = (norm * (np.sin(t) + (np.pi - t) * cos) / (2 * np.pi), (np.pi - t) / (2 * np.pi))
+    tol = 1e-6 if dtype == jnp.float32 else 1e-13
+    for g, w in zip(got, closed):
+        np.testing.assert_allclose(np.asarray(g, np.float64), w, rtol=tol, atol=tol)
     # the general arc-cosine recursion at n = 1 is the same function
     tol = 1e-6 if dtype == jnp.float32 else 1e-14
     for g, w in zip(jax.jit(lambda *p: rectified.general_pair(*p, 1))(*pairs), want):
@@ -323,23 +333,52 @@ FLOAT32_NETS = {
     # checked to resolve (the kernel refuses it; docs/activations.md)
     "quad": " {D} ".join(f'Elementwise(fn="{n}"{", deg=32" if n == "erf" else ""})'
                          for n in ELEMENTWISE),
+    "quad_pair": 'Elementwise(fn="exp") {D} Elementwise(fn="selu")',
 }
 
 
-@pytest.mark.parametrize("which", list(FLOAT32_NETS))
-def test_float32_finite_and_psd(which):
-    """float32 Grams with a repeated and a zero input: finite, and PSD within −1e-5·trace."""
+# measured float32 error relative to the largest entry: ~5e-7 for the closed
+# forms and polynomials (rounding over ten layers), 2e-5 for quadrature
+FLOAT32_TOL = {"closed": 1e-5, "poly": 1e-5, "quad": 1e-4, "quad_pair": 1e-4}
+
+
+def float32_gram_checks(which, against_float64):
+    """float32 Grams with a repeated and a zero input: finite, PSD within
+    −1e-5·trace, and (``against_float64``) equal to the float64 Gram within
+    FLOAT32_TOL of its largest entry, entry by entry, so that a float32-only
+    branch (the clipped arccos near x = x', a guard at zero variance) cannot
+    drift."""
     body = FLOAT32_NETS[which].format(D="Dense(W_std=1.3, b_std=0.2)")
     kernel = ntkc.compile(f"input vector(dim=5)\nnet n {{ Dense(W_std=1.5) {body} Dense(W_std=1.2) }}")
-    x = np.random.default_rng(1).standard_normal((7, 5)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((7, 5))
     x[1] = x[0]
     x[6] = 0
-    for k in kernel(x, get=("nngp", "ntk")):
+    grams = kernel(x.astype(np.float32), get=("nngp", "ntk"))
+    for k in grams:
         k = np.asarray(k)
         assert k.dtype == np.float32
         assert np.all(np.isfinite(k))
         sym = (k + k.T).astype(np.float64) / 2
         assert np.linalg.eigvalsh(sym).min() >= -1e-5 * np.trace(sym)
+    if against_float64:
+        for k, k64 in zip(grams, kernel(x, get=("nngp", "ntk"))):
+            k64 = np.asarray(k64)
+            assert k64.dtype == np.float64
+            np.testing.assert_allclose(np.asarray(k), k64, rtol=0,
+                                       atol=FLOAT32_TOL[which] * np.abs(k64).max())
+
+
+@pytest.mark.parametrize("which", list(FLOAT32_NETS))
+def test_float32_finite_psd_and_close_to_float64(which):
+    """Every activation in float32; all but the long quadrature chain (a minute
+    of compiling in float64, see the slow test) also against float64 — its
+    float32 quadrature path is the one ``quad_pair`` compares."""
+    float32_gram_checks(which, against_float64=which != "quad")
+
+
+@pytest.mark.slow
+def test_float32_long_quadrature_chain_close_to_float64():
+    float32_gram_checks("quad", against_float64=True)
 
 
 # -- LayerNorm -----------------------------------------------------------------------------

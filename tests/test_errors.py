@@ -272,14 +272,80 @@ def test_files(tmp_path):
         assert info.value.message == message and info.value.filename == str(path)
 
 
+def first_invalid_utf8(data: bytes):
+    """Index of the first byte that starts an ill-formed UTF-8 sequence (RFC 3629
+    table 3-7: lead byte, continuation count, the narrowed second-byte ranges
+    that forbid overlongs, surrogates and code points past U+10FFFF), or None."""
+    second = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b <= 0xDF:
+            n = 1
+        elif 0xE0 <= b <= 0xEF:
+            n = 2
+        elif 0xF0 <= b <= 0xF4:
+            n = 3
+        else:
+            return i  # a stray continuation byte, C0/C1 or F5..FF
+        lo, hi = second.get(b, (0x80, 0xBF))
+        tail = data[i + 1:i + 1 + n]
+        if len(tail) < n or not lo <= tail[0] <= hi or any(not 0x80 <= t <= 0xBF for t in tail[1:]):
+            return i
+        i += 1 + n
+    return None
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_binary_garbage(seed):
+    """Random bytes: a positioned error at the first byte that is not UTF-8
+    (line = newlines before it + 1, column = characters before it on its line
+    + 1, counted as the bytes that are not continuation bytes); bytes that do
+    decode are refused by the parser with a position inside the text."""
     import random
     data = random.Random(seed).randbytes(200)
-    try:
-        ntkc.check_source(decode(data, "g.ntk"), filename="g.ntk")
-    except NtkError:
-        pass
+    bad = first_invalid_utf8(data)
+    if bad is None:
+        text = decode(data, "g.ntk")
+        e = error(text)
+        assert 1 <= e.line <= text.count("\n") + 1 and e.column >= 1
+        return
+    with pytest.raises(NtkError) as info:
+        decode(data, "g.ntk")
+    start = data.rfind(b"\n", 0, bad) + 1
+    column = sum(1 for b in data[start:bad] if not 0x80 <= b <= 0xBF) + 1
+    e = info.value
+    assert (e.filename, e.line, e.column) == ("g.ntk", data.count(b"\n", 0, bad) + 1, column)
+    assert e.message == f"the file is not UTF-8 text (byte 0x{data[bad]:02x})"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_text_garbage(seed):
+    """Random printable text with line breaks (valid UTF-8, not a program): an
+    NtkError positioned inside the text, never another exception."""
+    import random
+    rng = random.Random(seed)
+    alphabet = "abcdefxyz(){}=,.;:#\"' 0123456789\n\tλΣé"
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 200)))
+    e = error(text)
+    lines = text.split("\n")
+    assert 1 <= e.line <= len(lines)
+    assert 1 <= e.column <= len(lines[e.line - 1]) + 1
+
+
+def test_first_invalid_utf8_reference():
+    """The reference validator itself, on the cases its table distinguishes."""
+    assert first_invalid_utf8("aé€𝄞".encode()) is None
+    for data, at in [(b"ab\x80", 2), (b"a\xc3", 1), (b"\xc0\xaf", 0), (b"\xe0\x80\x80", 0),
+                     (b"\xed\xa0\x80", 0), (b"\xf4\x90\x80\x80", 0), (b"x\xe2\x82", 1),
+                     (b"\xff", 0), (b"\xe2\x82\xac\xc3(", 3)]:
+        assert first_invalid_utf8(data) == at, data
+        with pytest.raises(UnicodeDecodeError) as info:
+            data.decode("utf-8")
+        assert info.value.start == at, data
 
 
 # -- huge numbers -------------------------------------------------------------------------------

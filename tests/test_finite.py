@@ -14,7 +14,8 @@ import pytest
 import ntkc
 from ntkc.empirical import Probe, empirical_draws
 from ntkc.finite import FiniteNet, finite_net
-from ntkc.registry import all_layers
+from ntkc.registry import ShapeError, all_layers
+from ntkc.shapes import Shape
 from ntkc.verification import random_inputs
 
 
@@ -35,12 +36,20 @@ def test_every_weight_init_is_iid_standard_normal(name):
     ``init`` gives; this holds only if every registered ``init`` draws exactly that."""
     rule = all_layers()[name]
     args = weight_layer_args(rule)
-    for nspatial in (0, 1, 2):
+    # the first input the layer's shape rule accepts (a ShapeError is its
+    # documented refusal; anything else, here or in init, fails the test)
+    fits = []
+    for shape in (Shape("vector", (), 40), Shape("sequence", (8,), 40), Shape("image", (8, 8), 40),
+                  Shape("graph", (None,), 40)):
         try:
-            params = rule.init(jax.random.PRNGKey(0), 40, 50, args, nspatial)
-            break
-        except Exception:
+            rule.shape(shape, args)
+        except ShapeError:
             continue
+        fits.append(shape)
+    assert fits, f"{name} accepts no input kind"
+    params = rule.init(jax.random.PRNGKey(0), 40, 50, args, fits[0].nspatial)
+    leaves = jax.tree_util.tree_leaves(params)
+    assert leaves, f"{name}'s init returned no parameters"
     for leaf in jax.tree_util.tree_leaves(params):
         a = np.asarray(leaf, np.float64).ravel()
         n = a.size

@@ -29,12 +29,18 @@ def relu_pair(c, v1, v2):
     return norm * (np.sin(th) + (np.pi - th) * cos) / (2 * np.pi), (np.pi - th) / (2 * np.pi)
 
 
-def reference(x, readout, tied=True):
+def reference(x, readout, tied=True, pre=None):
     """Σ and Θ of ``source(T, readout)`` by loops over time-step pairs.
     ``tied=False`` is the net with fresh weights at every step, whose
-    pre-activations at different steps are uncorrelated."""
+    pre-activations at different steps are uncorrelated. ``pre=(W_std, b_std)``
+    puts a Dense layer before the recurrence (its Θ = its Σ reaches every step
+    through U)."""
     n, T, C = x.shape
     sx = np.einsum("itc,jsc->ijts", x, x) / C
+    tx = np.zeros_like(sx)
+    if pre is not None:
+        sx = pre[0] ** 2 * sx + pre[1] ** 2
+        tx = sx
     sg, tg, sh, th = (np.zeros((n, n, T, T)) for _ in range(4))
     for m in range(T):  # (t, s) needs (t−1, s−1) and the variances at (t, t), (s, s)
         pairs = [(m, m)] + [(m, s) for s in range(m)] + [(t, m) for t in range(m)]
@@ -43,7 +49,7 @@ def reference(x, readout, tied=True):
                 prev_s = sh[:, :, t - 1, s - 1] if t and s else 0.0
                 prev_t = th[:, :, t - 1, s - 1] if t and s else 0.0
                 sg[:, :, t, s] = W**2 * prev_s + U**2 * sx[:, :, t, s] + B**2
-                tg[:, :, t, s] = sg[:, :, t, s] + W**2 * prev_t
+                tg[:, :, t, s] = sg[:, :, t, s] + W**2 * prev_t + U**2 * tx[:, :, t, s]
             v1 = np.diag(sg[:, :, t, t])[:, None]
             v2 = np.diag(sg[:, :, s, s])[None, :]
             sig, dot = relu_pair(sg[:, :, t, s], v1, v2)
@@ -67,6 +73,17 @@ def test_equals_numpy_recursion(T, readout):
     k = ntkc.compile(source(T, readout))
     nngp, ntk = k(x, get=("nngp", "ntk"))
     want_nngp, want_ntk = reference(x, readout)
+    np.testing.assert_allclose(nngp, want_nngp, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(ntk, want_ntk, rtol=1e-7, atol=1e-12)
+
+
+def test_a_weight_layer_before_reaches_every_step():
+    """Θ of the recurrence's input enters each step's pre-activation through U
+    (U_std²·Θ^x), as Σ^x does."""
+    x = inputs(T=4)
+    text = source(4, "mean").replace("    Recurrent(", "    Dense(W_std=1.3, b_std=0.2)\n    Recurrent(")
+    nngp, ntk = ntkc.compile(text)(x, get=("nngp", "ntk"))
+    want_nngp, want_ntk = reference(x, "mean", pre=(1.3, 0.2))
     np.testing.assert_allclose(nngp, want_nngp, rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(ntk, want_ntk, rtol=1e-7, atol=1e-12)
 

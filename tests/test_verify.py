@@ -72,6 +72,67 @@ def test_false_alarm_rate_is_at_most_alpha(rank):
         assert rate < alpha
 
 
+def np_check(draws, target, weight=1.0):
+    """(error, SE) of ``compare``'s docstring, written out in numpy: the mean over
+    the S draws, the unbiased (S − 1) variance of each entry, weights applied."""
+    s = len(draws)
+    mean = draws.sum(0) / s
+    var = ((draws - mean) ** 2).sum(0) / (s - 1)
+    norm = np.sqrt(((target * weight) ** 2).sum())
+    return (np.sqrt((((mean - target) * weight) ** 2).sum()) / norm,
+            np.sqrt((var * weight ** 2).sum() / s) / norm)
+
+
+@pytest.mark.parametrize("s", [2, 4, 16])
+def test_error_and_standard_error_match_numpy(s):
+    """With S = 2 the unbiased variance is twice the biased one, so a
+    standard error from the wrong variance is off by √2 (√(4/3) at S = 4)."""
+    rng = np.random.default_rng(s)
+    target = rng.standard_normal((3, 4)) + 2
+    draws = target + 0.1 + 0.3 * rng.standard_normal((s, 3, 4))
+    error, se = np_check(draws, target)
+    check = compare("k", draws, target, 3.0, 0.01)
+    assert check.error == pytest.approx(error, rel=1e-12)
+    assert check.se == pytest.approx(se, rel=1e-12)
+    assert check.tolerance == pytest.approx(3.0 * se + 0.01, rel=1e-12)
+    # padded entries (weight 0) count neither in the norm nor in the spread
+    weight = np.ones((3, 4))
+    weight[:, 3] = 0
+    wild = draws.copy()
+    wild[:, :, 3] += 100 * rng.standard_normal((s, 3))
+    error, se = np_check(wild, target, weight)
+    check = compare("k", wild, target, 3.0, 0.0, weight)
+    assert check.error == pytest.approx(error, rel=1e-12)
+    assert check.se == pytest.approx(se, rel=1e-12)
+    assert check.se == pytest.approx(compare("k", draws[:, :, :3], target[:, :3], 3.0, 0.0).se,
+                                     rel=1e-12)
+    # an all-zero kernel is compared absolutely
+    zero = compare("k", draws - target, 0 * target, 3.0, 0.0)
+    assert zero.se == pytest.approx(np_check(draws, target)[1] * np.sqrt((target ** 2).sum()),
+                                    rel=1e-12)
+    # a draw that is not finite fails the check outright
+    bad = draws.copy()
+    bad[0, 0, 0] = np.nan
+    assert not compare("k", bad, target, 3.0, 0.01).passed
+
+
+def test_report_standard_error_is_that_of_the_draws():
+    """verify's reported error and SE are those of the finite networks' draws
+    (the same draws, taken here with ntkc.finite), against the numpy formulas."""
+    kernel = ntkc.load(GOLDEN / "fc_relu_d4.ntk")
+    x1, _ = golden_inputs("fc_relu_d4")
+    width, samples = 32, 4
+    report = verify(kernel, x1, width=width, samples=samples, seed=5, diagnose=False)
+    fnet = finite_net(kernel.net, width)
+    ((nn, nt),) = empirical_draws(fnet, jnp.asarray(x1, fnet.dtype), samples=samples, seed=5)
+    for check, draws, target in ((report.nngp, nn, kernel.nngp(x1)), (report.ntk, nt, kernel.ntk(x1))):
+        error, se = np_check(np.asarray(draws[..., 0], np.float64), np.asarray(target, np.float64))
+        assert check.error == pytest.approx(error, rel=1e-6)
+        assert check.se == pytest.approx(se, rel=1e-6)
+        assert check.bias == pytest.approx(1.0 * 4 / width)  # BIAS_PER_LAYER · 4 hidden layers / width
+        assert check.z == pytest.approx(t_quantile(1 - 1e-3 / 4, samples - 1))
+
+
 def test_a_shift_of_several_standard_errors_fails():
     rng = np.random.default_rng(2)
     target = np.ones((4, 4))
