@@ -340,6 +340,14 @@ class _Checker:
                 if i >= len(params):
                     raise self.err(arg.pos, _arity(what, len(params), len(args)))
                 p = params[i]
+                if not p.positional:
+                    keywords = ", ".join(f"{q.name}=…" for q in params if q.required) or \
+                        ", ".join(f"{q.name}=…" for q in params[:2])
+                    raise self.err(arg.pos, f"{what} takes keyword arguments only, e.g. "
+                                            f"{what}({keywords}): in stax the first argument of "
+                                            f"{what} is an output width, which the "
+                                            f"infinite-width kernel does not have (finite "
+                                            f"networks take their width from ntkc verify --width)")
             else:
                 seen_keyword = True
                 p = next((q for q in params if q.name == arg.name), None)

@@ -35,6 +35,12 @@ class Param:
     low: float | None = None      # inclusive lower bound
     above: float | None = None    # exclusive lower bound
     doc: str = ""
+    #: May be given positionally. Layers whose stax namesake takes a width
+    #: first (Dense(512), Conv(64, (3, 3))) take keywords only, so a stax
+    #: habit is an error rather than a silently different meaning.
+    positional: bool = True
+    #: String choices matched without regard to case ("SAME" is "same", as stax spells it).
+    ignore_case: bool = False
 
     @property
     def required(self) -> bool:
@@ -72,6 +78,9 @@ class Param:
                 value = tuple(_as_int(v) for v in value)
             else:
                 value = _as_int(value)
+        if self.ignore_case and isinstance(value, str) and self.choices is not None:
+            folded = {c.lower(): c for c in self.choices if isinstance(c, str)}
+            value = folded.get(value.lower(), value)
         if self.choices is not None and value not in self.choices:
             options = ", ".join(f'"{c}"' if isinstance(c, str) else str(c) for c in self.choices)
             shown = f'"{value}"' if isinstance(value, str) else value

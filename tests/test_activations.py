@@ -333,7 +333,7 @@ FLOAT32_NETS = {
     # checked to resolve (the kernel refuses it; docs/activations.md)
     "quad": " {D} ".join(f'Elementwise(fn="{n}"{", deg=32" if n == "erf" else ""})'
                          for n in ELEMENTWISE),
-    "quad_pair": 'Elementwise(fn="exp") {D} Elementwise(fn="selu")',
+    "quad_pair": 'Elementwise(fn="selu") {D} Elementwise(fn="exp", deg=64)',
 }
 
 

@@ -29,7 +29,7 @@ def test_residual_forward_scales_its_body_by_alpha():
                       "Residual(alpha=0.6) { Relu Dense(W_std=1.2, b_std=0.3) } Dense(W_std=0.9) }")
     x = np.random.default_rng(0).standard_normal((3, 4))
     h = dense(x, p[0], 1.3, 0.1)
-    h = h + 0.6 * dense(np.maximum(h, 0), p[1][0][1], 1.2, 0.3)
+    h = h + 0.6 * dense(np.maximum(h, 0), p[1]["bodies"][0][1], 1.2, 0.3)
     np.testing.assert_allclose(np.asarray(fnet.apply(p, x)), dense(h, p[2], 0.9, 0.0),
                                rtol=1e-10, atol=1e-12)
 

@@ -243,10 +243,8 @@ class Generator:
                 e, v = self.float_expr(self.env)
                 args.append((p, e))
                 values[p] = v
-        positional = layer == "Dense" and args and all(k in ("W_std", "b_std") for k, _ in args) \
-            and [k for k, _ in args] == ["W_std", "b_std"][:len(args)] and self.p.int(0, 1)
-        if positional:
-            args = [(None, e) for _, e in args]
+        # Dense and Conv take keywords only (a positional first argument is a
+        # stax width there): tests/test_errors.py checks that error.
         return call(layer, args), (layer, values, ())
 
     def activation(self):

@@ -209,7 +209,7 @@ def test_def_sees_lets_defined_later():
 
 # -- several nets ----------------------------------------------------------------------
 NETS = ("input vector(dim=2)\nnet first { Dense }\nnet second { Dense Relu Dense }\n"
-        "net third { Dense(2) Erf Dense }")
+        "net third { Dense(W_std=2) Erf Dense }")
 
 
 def test_the_default_net_is_the_last():
@@ -242,7 +242,7 @@ def test_layers_with_and_without_parentheses():
 
 
 def test_positional_layer_arguments_and_trailing_comma():
-    assert lowered("input vector(dim=2)\nnet n { Dense(2, 0.5) Dense(3, b_std=1,) }") == [
+    assert lowered("input vector(dim=2)\nnet n { Dense(W_std=2, b_std=0.5) Dense(W_std=3, b_std=1,) }") == [
         dense(2.0, 0.5), dense(3.0, 1.0)]
 
 
@@ -266,7 +266,7 @@ def test_residual_without_parentheses_and_nested():
 
 def test_residual_on_images_keeps_the_shape():
     src = ("input image(height=5, width=5, channels=2)\n"
-           "net n { Conv(3) Residual(alpha=0.5) { Relu Conv(kernel=3) } GlobalAvgPool }")
+           "net n { Conv(kernel=3) Residual(alpha=0.5) { Relu Conv(kernel=3) } GlobalAvgPool }")
     (res,) = [n for n in ntkc.check_source(src).layers if n.layer == "Residual"]
     assert res.in_shape == res.out_shape == Shape("image", (5, 5), 2)
     assert [b.layer for b in res.bodies[0]] == ["Relu", "Conv"]
@@ -290,7 +290,7 @@ def test_spatial_shapes(layer, out):
 
 
 def test_readout_false_allows_a_spatial_output():
-    checked = ntkc.check_source("input sequence(length=4, channels=1)\nnet n { Conv(2) }",
+    checked = ntkc.check_source("input sequence(length=4, channels=1)\nnet n { Conv(kernel=2) }",
                                 readout=False)
     assert checked.output == Shape("sequence", (4,), 1)
 
@@ -309,7 +309,7 @@ def test_ast_positions():
 
 def test_format_is_canonical_and_round_trips():
     src = ("input vector(dim=2)  # c\nlet a=-(1+2)*-3-(4-5)/(6*7)\nlet t=((1,),'x\"y',true)\n"
-           "def d(p,q=sqrt(2)){Residual(alpha=p){Dense(q)}}\nnet n{Dense repeat 2{d(1)}Relu()}")
+           "def d(p,q=sqrt(2)){Residual(alpha=p){Dense(W_std=q)}}\nnet n{Dense repeat 2{d(1)}Relu()}")
     printed = format_module(parse(src))
     assert printed == (
         "input vector(dim=2)\n"
@@ -318,7 +318,7 @@ def test_format_is_canonical_and_round_trips():
         "\n"
         "def d(p, q=sqrt(2)) {\n"
         "    Residual(alpha=p) {\n"
-        "        Dense(q)\n"
+        "        Dense(W_std=q)\n"
         "    }\n"
         "}\n"
         "\n"
@@ -335,7 +335,7 @@ def test_format_is_canonical_and_round_trips():
 
 def test_lowered_ignores_positions_but_not_meaning():
     a = ntkc.check_source("input vector(dim=2)\nnet n { Dense }")
-    b = ntkc.check_source("input vector(dim=2)\n\n\nnet n {\n Dense(1.0, 0) }")
+    b = ntkc.check_source("input vector(dim=2)\n\n\nnet n {\n Dense(W_std=1.0, b_std=0) }")
     c = ntkc.check_source("input vector(dim=2)\nnet n { Dense(W_std=1.1) }")
     assert isinstance(a, CheckedNet) and a.layers[0].pos != b.layers[0].pos
     assert a.lowered() == b.lowered() != c.lowered()

@@ -96,11 +96,13 @@ def apply(params, x, args, ctx):
 
 register(LayerRule(
     name="Conv",
-    params=(Param("kernel", "ints", low=1, doc="window size, an int or one per spatial axis"),
-            Param("stride", "ints", 1, low=1),
-            Param("padding", "str", "same", choices=("same", "valid", "circular")),
-            Param("W_std", "float", 1.0, low=0.0),
-            Param("b_std", "float", 0.0, low=0.0)),
+    params=(Param("kernel", "ints", low=1, doc="window size, an int or one per spatial axis",
+                  positional=False),
+            Param("stride", "ints", 1, low=1, positional=False),
+            Param("padding", "str", "same", choices=("same", "valid", "circular"),
+                  positional=False, ignore_case=True),
+            Param("W_std", "float", 1.0, low=0.0, positional=False),
+            Param("b_std", "float", 0.0, low=0.0, positional=False)),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True,
     doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",

@@ -39,8 +39,10 @@ def apply(params, x, args, ctx):
 
 register(LayerRule(
     name="Dense",
-    params=(Param("W_std", "float", 1.0, low=0.0, doc="weight standard deviation"),
-            Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation")),
+    params=(Param("W_std", "float", 1.0, low=0.0, doc="weight standard deviation",
+                  positional=False),
+            Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation",
+                  positional=False)),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True, positionwise=True,
     doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ",

@@ -17,14 +17,14 @@ does.
 
 import jax.numpy as jnp
 
-from ..registry import LayerRule, register
+from ..registry import LayerRule, Param, register
 
 EPS = 1e-12
 
 
-def _scale(state, which):
+def _scale(state, which, eps):
     v1, v2 = state.pair_variances(which)
-    return 1 / jnp.sqrt((v1 + EPS) * (v2 + EPS))
+    return 1 / jnp.sqrt((v1 + eps) * (v2 + eps))
 
 
 def kernel(state, args, in_shape):
@@ -32,29 +32,31 @@ def kernel(state, args, in_shape):
     for which, a in (("cov1", state.cov1), ("cov2", state.cov2), ("cross", state.nngp)):
         if which == "cov2" and state.same:
             continue
-        out[which] = a * _scale(state, which)
+        out[which] = a * _scale(state, which, args["eps"])
     cov1 = out["cov1"]
     cov2 = cov1 if state.same else out["cov2"]
-    ntk = None if state.ntk is None else state.ntk * _scale(state, "cross")
+    ntk = None if state.ntk is None else state.ntk * _scale(state, "cross", args["eps"])
     return state.replace(nngp=out["cross"], ntk=ntk, cov1=cov1, cov2=cov2)
 
 
 def apply(params, x, args, ctx):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / jnp.sqrt(var + EPS)
+    return (x - mean) / jnp.sqrt(var + args["eps"])
 
 
 def symbolic(args, in_shape):
     import sympy as sp
     from ..symbolic import C, OUT, T, V1, V2, Pointwise
-    eps = sp.Float(EPS)
+    eps = sp.Float(args["eps"])
     norm = sp.sqrt((V1 + eps) * (V2 + eps))
     return Pointwise(sigma=C / norm, theta=T / norm)
 
 
 register(LayerRule(
-    name="LayerNorm", params=(), shape=lambda s, args: s, kernel=kernel, apply=apply,
+    name="LayerNorm",
+    params=(Param("eps", "float", EPS, low=0.0, doc="added to the channel variance, as stax's eps"),),
+    shape=lambda s, args: s, kernel=kernel, apply=apply,
     symbolic=symbolic, theta_at_zero="zero", positionwise=True,
     # parameter-free and keeps a Gaussian input Gaussian, but only valid on one
     needs_gaussian=True,

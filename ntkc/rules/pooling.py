@@ -185,7 +185,7 @@ def _avg_plan_arrays(x, args, d):
 register(LayerRule(
     name="AvgPool",
     params=(Param("window", "ints", low=1), Param("stride", "ints", None, low=1),
-            Param("padding", "str", "valid", choices=("valid", "same"))),
+            Param("padding", "str", "valid", choices=("valid", "same"), ignore_case=True)),
     shape=_avg_shape, kernel=_avg_kernel, apply=_avg_apply, demand=_full, theta_at_zero="zero",
     symbolic=_avg_symbolic,
     doc="Σ'(p,q) = mean over the windows of p and of q of Σ, as stax.AvgPool",
