@@ -135,8 +135,10 @@ class _Builder:
 
     def _activation(self, node: Node) -> Pointwise:
         rule, args = node.rule, node.kwargs
-        if rule.symbolic is not None:
-            (c, v1, v2), sigma, dot = rule.symbolic(args)
+        # symbolic(args) is None where these arguments have no closed form
+        form = rule.symbolic(args) if rule.symbolic is not None else None
+        if form is not None:
+            (c, v1, v2), sigma, dot = form
             swap = {c: C, v1: V1, v2: V2}
             return Pointwise(sigma.xreplace(swap), dot.xreplace(swap) * T, dot.xreplace(swap))
         u, v = sp.symbols("u v", real=True)

@@ -98,7 +98,7 @@ ACTS = [
     ("ABRelu", {"a": -0.3, "b": 1.2}, *_ab(-0.3, 1.2), False),
     ("LeakyRelu", {"alpha": 0.1}, *_ab(0.1, 1.0), False),
     ("Abs", {}, *_ab(-1.0, 1.0), False),
-    ("Gelu", {}, lambda x: x * ndtr(x),
+    ("Gelu", {"approximate": False}, lambda x: x * ndtr(x),
      lambda x: ndtr(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi), True),
     ("Sin", {"a": 1.3, "b": 0.7, "c": 0.3}, *_sin(1.3, 0.7, 0.3), True),
     ("Cos", {"a": 0.9, "b": 1.4, "c": -0.2}, *_sin(0.9, 1.4, -0.2 + math.pi / 2), True),
@@ -487,3 +487,27 @@ def test_new_layers_pass_verify(which):
     kernel = ntkc.compile(f"input {header}\nnet n {{ {body.format(D='Dense(W_std=1.3, b_std=0.2)')} }}")
     report = verify(kernel, random_inputs(kernel, 5, seed=1), width=512, samples=8, seed=0)
     assert report.passed, str(report)
+
+
+def test_gelu_approximate_is_its_own_networks_kernel():
+    """Gelu(approximate=true) is the tanh-approximated network (as stax's
+    finite Gelu(approximate=True)) and its kernel is that network's, by the
+    checked quadrature: equal to Elementwise(fn="gelu_tanh"), 1e-4 away from
+    the exact Gelu's closed form (which stax returns for both), refused where
+    the quadrature cannot vouch for it."""
+    import ntkc
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    net = "input vector(dim=3)\nnet n {{ Dense(W_std=1.2) {} Dense }}"
+    approx = ntkc.compile(net.format("Gelu(approximate=true)"))
+    tanh = ntkc.compile(net.format('Elementwise(fn="gelu_tanh")'))
+    exact = ntkc.compile(net.format("Gelu"))
+    np.testing.assert_allclose(approx(x), tanh(x), rtol=1e-14)
+    gap = np.abs(approx(x) - exact(x)).max() / np.abs(exact(x)).max()
+    assert 1e-5 < gap < 1e-3
+    rule = all_layers()["Gelu"]
+    t = jnp.linspace(-3, 3, 13)
+    np.testing.assert_allclose(rule.fn(t, {"approximate": True}), jax.nn.gelu(t, approximate=True))
+    np.testing.assert_allclose(rule.fn(t, {"approximate": False}), jax.nn.gelu(t, approximate=False),
+                               rtol=1e-6)
+    with pytest.raises(ntkc.NtkError, match=r"2:25: error: Gelu\(approximate=true\) is not accurate"):
+        ntkc.compile(net.format("Gelu(approximate=true)").replace("1.2", "30"))(x)

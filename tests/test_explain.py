@@ -284,7 +284,11 @@ def test_activation_symbolic_form_equals_pair_rule(name):
     if all(not p.required for p in rule.params):
         arg_sets.append({p.name: p.default for p in rule.params})
     for args in arg_sets:
-        (c, v1, v2), sigma, dot = rule.symbolic(args)
+        form = rule.symbolic(args)
+        if form is None:  # these arguments have no closed form (Gelu(approximate=true))
+            assert rule.function is not None, name
+            continue
+        (c, v1, v2), sigma, dot = form
         f = sp.lambdify((c, v1, v2), (sigma, dot), "numpy")
         var1, var2 = rng.uniform(0.05, 3.0, 200), rng.uniform(0.05, 3.0, 200)
         cov = rng.uniform(-0.999, 0.999, 200) * np.sqrt(var1 * var2)
