@@ -124,8 +124,16 @@ def connected_graphs(n, seed, features):
     return ntkc.GraphBatch.from_graphs(graphs)
 
 
+def _not_explainable():
+    """Layers explain names as lacking a symbolic form (the contract test checks
+    that it does): generated nets for the explain comparison leave them out."""
+    return ("Tap",) + tuple(n for n, r in all_layers().items()
+                            if r.kind != "activation" and r.symbolic is None)
+
+
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(architectures(max_depth=5).filter(interesting), st.integers(0, 2**16))
+@given(architectures(max_depth=5, exclude=_not_explainable()).filter(interesting),
+       st.integers(0, 2**16))
 def test_generated_architectures_equal_the_explained_recursion(source, seed):
     """Values, not only agreement within Monte Carlo noise: the compiled Σ and
     Θ of generated architectures (every input kind, blocks included) against
