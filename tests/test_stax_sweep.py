@@ -136,7 +136,7 @@ POOL = list(itertools.product(("AVG", "SUM"), ("SAME", "VALID", "CIRCULAR"), ((2
 ACTIVATIONS = [
     (stax.Relu(), "Relu"), (stax.Abs(), "Abs"), (stax.Erf(), "Erf"),
     (stax.Erf(2.0, 0.5, 0.3), "Erf(a=2.0, b=0.5, c=0.3)"), (stax.Sigmoid_like(), "Sigmoid_like"),
-    (stax.Gelu(), "Gelu"), (stax.Gelu(approximate=True), "Gelu"),
+    (stax.Gelu(), "Gelu"), (stax.Gelu(approximate=True), "Gelu(approximate=true)"),
     (stax.Sin(1.0, 0.5, 0.2), "Sin(a=1.0, b=0.5, c=0.2)"), (stax.Cos(), "Cos"),
     (stax.Rbf(0.5), "Rbf(gamma=0.5)"), (stax.Rbf(2.0), "Rbf(gamma=2.0)"),
     (stax.ABRelu(-0.5, 0.7), "ABRelu(a=-0.5, b=0.7)"), (stax.ABRelu(1.0, 1.0), "ABRelu(a=1, b=1)"),

@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +37,17 @@ def test_wheel_installs_and_checks_outside_the_source_tree(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("ntkc-*.whl")
     assert "ntkc/grammar/ntk.lark" in zipfile.ZipFile(wheel).namelist()
 
-    # A fresh venv that sees the installed jax/numpy/lark/sympy, with only the wheel added.
+    # A fresh venv that sees this environment's jax/numpy/lark/sympy, with only the
+    # wheel added. --system-site-packages would show the base interpreter's
+    # packages, not those of the venv these tests run in: a .pth file appends this
+    # environment's site-packages after the new venv's own (so its ntkc wins).
     venv = tmp_path / "venv"
-    made = sh(sys.executable, "-m", "venv", "--system-site-packages", venv, cwd=tmp_path)
+    made = sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     python, ntkc = venv / "bin" / "python", venv / "bin" / "ntkc"
+    own = sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path)
+    parent = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    (Path(own.stdout.strip()) / "_parent_env.pth").write_text("\n".join(sorted(parent)) + "\n")
     installed = sh(python, "-m", "pip", "install", "--no-deps", "--quiet", wheel, cwd=tmp_path)
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
