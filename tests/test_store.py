@@ -225,6 +225,9 @@ def test_concurrent_writers_never_corrupt_a_chunk(tmp_path):
     # writers racing on one chunk: a reader only ever sees one writer's whole chunk
     gs = st.GramStore(path, mode="r+")
     r0, r1, c0, c1 = gs.bounds(1, 2)
+    # every version of the chunk is constant, the one there before the writers too
+    # (else a reader that starts first sees the Gram's own values, which is right)
+    gs.write(1, 2, (np.full((r1 - r0, c1 - c0), 999.0),))
     seen, stop = [], threading.Event()
 
     def writer(base):
