@@ -17,29 +17,12 @@ import ntkc
 from ntkc import store as st
 from conftest import ROOT
 
-CNN = """
-input image(height=4, width=4, channels=2)
-net cnn { Conv(kernel=3, W_std=1.4, b_std=0.1) Relu Conv(kernel=2, padding="valid") Relu
-          GlobalAvgPool Dense }
-"""
-GNN = """
-input graph(features=2)
-net gnn { GraphAgg Dense(W_std=1.4) Relu GraphAgg(norm="mean") Dense Relu GlobalSumPool }
-"""
+# the nets and graphs the blocked path is tested on, stored now
+from test_blocking import CNN, GNN, graphs  # noqa: E402
 
 
 def images(n, seed, side=4):
     return np.random.default_rng(seed).standard_normal((n, side, side, 2))
-
-
-def graphs(n, seed):
-    r = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        v = int(r.integers(2, 6))
-        a = np.triu((r.random((v, v)) < 0.5).astype(float), 1)
-        out.append((r.standard_normal((v, 2)), a + a.T))
-    return ntkc.GraphBatch.from_graphs(out, nodes=6)
 
 
 def done_files(path):

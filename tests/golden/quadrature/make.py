@@ -15,32 +15,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from oracle import expectation  # noqa: E402
 
-SELU_L, SELU_A = 1.0507009873554804934, 1.6732632423543772848
-GELU_K = math.sqrt(2 / math.pi)
+# φ and φ' in numpy, the same table tests/test_activations.py checks the rules with
+sys.path.insert(0, str(HERE.parent.parent))
+from test_activations import ELEMENTWISE  # noqa: E402
 
-
-def _gelu_tanh(x):
-    t = np.tanh(GELU_K * (x + 0.044715 * x**3))
-    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x)
-
-
-FUNCTIONS = {
-    "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2),
-    "sigmoid": (expit, lambda x: expit(x) * (1 - expit(x))),
-    "softplus": (lambda x: np.logaddexp(x, 0), expit),
-    "silu": (lambda x: x * expit(x), lambda x: expit(x) * (1 + x * (1 - expit(x)))),
-    "elu": (lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
-            lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0)))),
-    "selu": (lambda x: SELU_L * np.where(x > 0, x, SELU_A * np.expm1(np.minimum(x, 0))),
-             lambda x: SELU_L * np.where(x > 0, 1.0, SELU_A * np.exp(np.minimum(x, 0)))),
-    "gelu_tanh": (lambda x: _gelu_tanh(x)[0], lambda x: _gelu_tanh(x)[1]),
-}
+#: The Elementwise functions with no closed form to test against.
+FUNCTIONS = {name: ELEMENTWISE[name]
+             for name in ("tanh", "sigmoid", "softplus", "silu", "elu", "selu", "gelu_tanh")}
 
 
 def grid():
