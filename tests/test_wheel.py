@@ -47,9 +47,12 @@ def test_wheel_installs_and_checks_outside_the_source_tree(tmp_path):
     python, ntkc = venv / "bin" / "python", venv / "bin" / "ntkc"
     own = sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path)
     parent = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
-    (Path(own.stdout.strip()) / "_parent_env.pth").write_text("\n".join(sorted(parent)) + "\n")
+    # Install before the .pth exists: where the environment running these tests
+    # holds a non-editable ntkc (CI's `pip install .`), pip would otherwise see it
+    # through the .pth, call the wheel "already satisfied" and install nothing.
     installed = sh(python, "-m", "pip", "install", "--no-deps", "--quiet", wheel, cwd=tmp_path)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    (Path(own.stdout.strip()) / "_parent_env.pth").write_text("\n".join(sorted(parent)) + "\n")
 
     outside = tmp_path / "elsewhere"
     shutil.copytree(EXAMPLES, outside / "examples")
