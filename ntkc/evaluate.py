@@ -21,6 +21,28 @@ _SAFE = {"acos": _clip(np.arccos), "arccos": _clip(np.arccos), "asin": _clip(np.
          "arcsin": _clip(np.arcsin), "sqrt": lambda t: np.sqrt(np.maximum(t, 0.0))}
 
 
+# Where an input has zero variance (a zero row through layers without bias) a
+# cosine Σ(x, x')/√(Σ(x, x)Σ(x', x')) is 0/0. The compiled rules take cos = 0
+# there (``rules/_activation.cosine``); evaluating the closed forms with such a
+# variance raised to TINY gives the same limit (cos = 0, and every term that
+# carries the variance ≈ 0) instead of NaN, for every activation continuous
+# at 0. (A step, RectifiedMonomial(degree=0), differs on such an input's own
+# diagonal: the compiled rule follows the finite net's H(0) = 1/2, giving 1/4,
+# the equations the vanishing-variance limit 1/2.)
+TINY = 1e-100
+
+
+def _floor_variances(arr):
+    """A copy of a pair array (count, *pos, count, *pos) or (nodes, nodes)
+    whose diagonal entries below TINY are TINY."""
+    half = arr.ndim // 2
+    n = int(np.prod(arr.shape[:half]))
+    out = np.array(arr, dtype=np.float64).reshape(n, n)
+    d = np.einsum("ii->i", out)
+    d[d < TINY] = TINY
+    return out.reshape(arr.shape)
+
+
 class Evaluator:
     """Runs the equations on data. Every pair of examples (x1 and x2 stacked)
     and every pair of positions is kept; a graph batch becomes one graph, the
@@ -120,12 +142,14 @@ class Evaluator:
 
         for e in eq.rhs.atoms(Entry, Inner):
             if isinstance(e, Inner):
-                base, arr, shift = "gram", self.gram, 0
+                base, arr, shift = "gram", _floor_variances(self.gram), 0
                 a, b = e.args[:2]
                 idx = e.args[2:]
             else:
                 base = f"A{e.kind}_{e.layer}"
                 arr = self.values[(e.kind, e.layer)]
+                if e.kind == SIGMA:
+                    arr = _floor_variances(arr)
                 a, b = e.pair
                 idx = e.args[4:]
             pads = step.pad.get(getattr(e, "layer", None)) if isinstance(e, Entry) else None

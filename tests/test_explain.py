@@ -302,6 +302,40 @@ def test_activation_symbolic_form_equals_pair_rule(name):
                 (name, args, what, float(np.max(np.abs(g - w))))
 
 
+@pytest.mark.parametrize("name", _activations())
+def test_recursion_on_zero_variance_inputs_equals_compiled(name):
+    """A zero input row through layers without bias makes every cosine 0/0;
+    the equations must still give the compiled kernel (which takes cos = 0
+    there), not NaN. The step function (RectifiedMonomial(degree=0)) is left
+    out: at an exactly-zero pre-activation the compiled kernel follows the
+    finite net's H(0) = 1/2, the equations the limit of vanishing variance."""
+    rule = all_layers()[name]
+    args = _random_args(rule, np.random.default_rng(zlib.crc32(name.encode())))
+    if args.get("degree") == 0:
+        args["degree"] = 2
+    if rule.symbolic(args) is None:
+        args = {p.name: p.default for p in rule.params}
+    call = f"{name}({', '.join(f'{k}={_fmt(v)}' for k, v in args.items())})"
+    net = ntkc.compile(f"input vector(dim=3)\nnet n {{ Dense(W_std=1.5) {call} Dense(W_std=0.8) "
+                       f"{call} Dense(W_std=1.0) }}")
+    x = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.3, -1.0, 2.0]])
+    nngp, ntk = explain(net.net).evaluate(x)
+    for got, get in ((nngp, "nngp"), (ntk, "ntk")):
+        want = np.asarray(net(x, get=get), np.float64)
+        assert np.all(np.isfinite(got)), (name, get)
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-12), (name, get, got - want)
+
+
+def _fmt(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, tuple):
+        return "(" + ", ".join(map(_fmt, v)) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
 # -- the lecture notes' closed forms ----------------------------------------------------------------
 def test_one_hidden_layer_relu_is_the_arccos_kernel_and_its_ntk():
     """Dense(1) Relu Dense(1): Σ = k_arccos/D and Θ = k_NTK/D with
