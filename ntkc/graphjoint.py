@@ -54,7 +54,7 @@ PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
 class Tile(NamedTuple):
     """One tile side's arrays: ``features (U, F)``, ``adjacency (m, P, P)``
     (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes) and
-    ``member (slots, U)`` (1 where node u belongs to the tile's graph g)."""
+    ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph)."""
     features: Any
     adjacency: Any
     mask: Any
@@ -64,7 +64,7 @@ class Tile(NamedTuple):
 @dataclass(frozen=True)
 class Side:
     """The shape of every tile of one size group: ``bins`` bins of ``size``
-    node slots and ``slots`` graph slots."""
+    node slots, each with ``slots`` graph slots."""
     size: int
     bins: int
     slots: int
@@ -78,7 +78,7 @@ class Side:
 class Group:
     side: Side
     tiles: list      # Tile of NumPy arrays
-    index: list      # graph ids per tile (its first len(ids) slots)
+    index: list      # graph id per graph slot of each tile, bin by bin (-1: empty)
 
 
 # -- the state --------------------------------------------------------------------
@@ -100,6 +100,12 @@ class JointState(State):
         raise NtkError(f"{rule.name} has no rule on the joint node-pair layout")
 
     def variances(self, side: int):
+        if self.same:
+            # a tile paired with itself (the Gram's diagonal): read the variances
+            # off Σ's own diagonal, so a node paired with itself has cos θ = 1
+            # exactly (within-bin sums, rounded differently, would miss by an ulp,
+            # which arccos magnifies to √ulp)
+            return jnp.diagonal(self.nngp)
         cov = self.cov1 if side == 1 else self.cov2
         return jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
 
@@ -114,8 +120,9 @@ class JointState(State):
         raise NtkError("the joint graph layout keeps every node pair")
 
 
-def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool) -> JointState:
-    """Σ⁰ = x·x'/F over every node pair and within every bin."""
+def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
+                same: bool = False) -> JointState:
+    """Σ⁰ = x·x'/F over every node pair and within every bin; ``same``: t2 is t1."""
     f1, f2 = t1.features, t2.features
     c = f1.shape[-1]
 
@@ -124,9 +131,10 @@ def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool) ->
         return jnp.einsum("mpf,mqf->mpq", b, b) / c
 
     nngp = f1 @ f2.T / c
+    cov1 = self_cov(f1, side1)
     return JointState(nngp=nngp, ntk=jnp.zeros_like(nngp) if want_ntk else None,
-                      cov1=self_cov(f1, side1), cov2=self_cov(f2, side2), diag=False,
-                      nspatial=1, same=False, side1=t1, side2=t2)
+                      cov1=cov1, cov2=cov1 if same else self_cov(f2, side2), diag=False,
+                      nspatial=1, same=same, side1=t1, side2=t2)
 
 
 def aggregate(state: JointState, operator) -> JointState:
@@ -148,30 +156,38 @@ def aggregate(state: JointState, operator) -> JointState:
     nngp = cross(state.nngp)
     # after the first weight layer Θ = Σ is the same array: aggregate it once
     ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
-    return state.replace(nngp=nngp, ntk=ntk, cov1=within(state.cov1, a1),
-                         cov2=within(state.cov2, a2))
+    cov1 = within(state.cov1, a1)
+    return state.replace(nngp=nngp, ntk=ntk, cov1=cov1,
+                         cov2=cov1 if state.same else within(state.cov2, a2))
 
 
 def pool(state: JointState, mean: bool) -> State:
     """The readout: Σ'(g, h) = Σ_{u∈g, v∈h} Σ(u, v) (÷ |g||h| for the mean),
-    as M₁ Σ M₂ᵀ; the result is an ordinary per-graph :class:`State`."""
+    as M₁ Σ M₂ᵀ with each graph's membership row inside its own bin, so each
+    side costs (graphs per bin) multiply-adds per node pair; the result is an
+    ordinary per-graph :class:`State` over the tiles' graph slots."""
     def weights(t):
-        m = t.member
-        return m / jnp.maximum(m.sum(1, keepdims=True), 1) if mean else m
+        m = t.member    # (bins, graphs per bin, P)
+        return m / jnp.maximum(m.sum(2, keepdims=True), 1) if mean else m
 
     w1, w2 = weights(state.side1), weights(state.side2)
+    (m1, g1, p1), (m2, g2, p2) = w1.shape, w2.shape
 
     def cross(x):
-        return (w1 @ x) @ w2.T
+        y = jnp.einsum("mgp,mpc->mgc", w1, x.reshape(m1, p1, -1)).reshape(m1 * g1, -1)
+        return jnp.einsum("rnq,nhq->rnh", y.reshape(m1 * g1, m2, p2), w2).reshape(m1 * g1, m2 * g2)
 
     def within(c, w):
-        b = w.reshape(w.shape[0], c.shape[0], c.shape[1])
-        return jnp.einsum("gmu,muv,gmv->g", b, c, b, optimize="optimal")
+        return jnp.einsum("mgu,muv,mgv->mg", w, c, w, optimize="optimal").reshape(-1)
 
     nngp = cross(state.nngp)
     ntk = None if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
-    return State(nngp=nngp, ntk=ntk, cov1=within(state.cov1, w1),
-                 cov2=within(state.cov2, w2), diag=True, nspatial=0, same=False)
+    if state.same:   # as in JointState.variances: the diagonal is Σ's own
+        cov1 = cov2 = jnp.diagonal(nngp)
+    else:
+        cov1, cov2 = within(state.cov1, w1), within(state.cov2, w2)
+    return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=True, nspatial=0,
+                 same=state.same)
 
 
 # -- which nets can use it ----------------------------------------------------------
@@ -281,28 +297,28 @@ def layout(graphs, tops, nodes: int) -> list:
         count = math.ceil(len(bins) / per)
         per = math.ceil(len(bins) / count)
         cuts = [bins[t * per:(t + 1) * per] for t in range(count)]
-        slots = max(sum(len(b) for b in cut) for cut in cuts)
+        slots = max(len(b) for b in bins)
         side = Side(p, per, slots)
         tiles, index = [], []
         for cut in cuts:
             f = np.zeros((per * p, c), dtype)
             a = np.zeros((per, p, p), dtype)
             mask = np.zeros((per, p), dtype)
-            member = np.zeros((slots, per * p), dtype)
-            ids = []
+            member = np.zeros((per, slots, p), dtype)
+            ids = np.full(per * slots, -1)
             for b, members in enumerate(cut):
                 at = 0
-                for g in members:
+                for k, g in enumerate(members):
                     x, adj = graphs[g]
                     v = x.shape[0]
                     f[b * p + at:b * p + at + v] = x
                     a[b, at:at + v, at:at + v] = adj
                     mask[b, at:at + v] = 1
-                    member[len(ids), b * p + at:b * p + at + v] = 1
-                    ids.append(g)
+                    member[b, k, at:at + v] = 1
+                    ids[b * slots + k] = g
                     at += v
             tiles.append(Tile(f, a, mask, member))
-            index.append(np.array(ids, int))
+            index.append(ids)
         groups.append(Group(side, tiles, index))
     return groups
 
@@ -329,9 +345,10 @@ def layer_counts(net) -> tuple:
 
 # -- running ----------------------------------------------------------------------
 
-def tile_function(net, get: tuple, side1: Side, side2: Side):
-    """One jitted function (tile1, tile2) -> kernels (slots1, slots2) for a
-    pair of size groups, with the accuracy checks of ``fusion.fuse``."""
+def tile_function(net, get: tuple, side1: Side, side2: Side, same: bool = False):
+    """One jitted function (tile1, tile2) -> kernels over their graph slots for a
+    pair of size groups (``same``: a tile with itself, tile2 unread), with the
+    accuracy checks of ``fusion.fuse``."""
     from .fusion import Checked, layouts, run_steps, run_zero_ntk_prefix
     steps = layouts(net.layers)
     want_ntk = "ntk" in get
@@ -339,7 +356,7 @@ def tile_function(net, get: tuple, side1: Side, side2: Side):
 
     def fn(t1, t2):
         with accuracy.recording() as (reports, values):
-            state = input_state(t1, t2, side1, side2, False)
+            state = input_state(t1, t1 if same else t2, side1, side2, False, same)
             start = 0
             if want_ntk:
                 state, start = run_zero_ntk_prefix(steps, state)
@@ -386,8 +403,10 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
         i, j, res = pending.popleft()
         (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
         ia, ib = rows[ga].index[ta], cols[gb].index[tb]
+        ka, kb = ia >= 0, ib >= 0
+        ia, ib = ia[ka], ib[kb]
         for k, block in enumerate(res):
-            block = np.asarray(block)[:len(ia), :len(ib)]
+            block = np.asarray(block)[np.ix_(ka, kb)]
             if sym and i == j:
                 block = (block + block.T) / 2
             out[k][np.ix_(ia, ib)] = block
@@ -397,9 +416,10 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
 
     for n, (i, j) in enumerate(pairs):
         (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
-        key = (get, rows[ga].side, cols[gb].side)
+        same = sym and i == j
+        key = (get, rows[ga].side, cols[gb].side, same)
         if key not in cache:
-            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side)
+            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side, same)
         if len(pending) > len(devices):   # one queued behind each running tile
             collect()
         dev = devices[n % len(devices)]
