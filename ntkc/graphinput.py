@@ -102,6 +102,10 @@ def _from_batch(x, name, channels, dtype):
     if not np.all((m == 0) | (m == 1)):
         raise NtkError(f"{name}.mask must hold only 0/1 or booleans")
     m = m.astype(bool)
+    bad = ~np.isfinite(f.astype(float))
+    if bad.any():   # padded nodes too: NaN there still means bad data
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NtkError(f"{name}.features contains NaN or Inf (first at index {where})")
     if dtype is None:
         dtype = f.dtype if np.issubdtype(f.dtype, np.floating) else np.float32
         import jax

@@ -160,3 +160,15 @@ def test_packing_keeps_every_graph_once_and_fills_bins():
         assert all(sizes[b].sum() <= p for b in map(np.array, bins))
     slots = sum(p * len(bins) for p, bins in groups)
     assert slots < 1.15 * sizes.sum()     # best fit leaves little room unused
+
+
+def test_cli_reads_a_tu_data_set_as_a_graph_list():
+    from ntkc.cli import load_inputs
+    from ntkc.data import load_tu
+    kernel = ntkc.load(str(REF / "MUTAG_b3_m2_jk0_degree.ntk"))
+    root = Path(__file__).parent / "data" / "graphs"
+    want = load_tu(root, "MUTAG").graphs
+    for path in (root / "MUTAG", root / "MUTAG" / "MUTAG.txt"):
+        got = load_inputs(str(path), kernel)
+        assert len(got) == len(want)
+        np.testing.assert_array_equal(got[5][1], want[5][1])
