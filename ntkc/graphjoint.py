@@ -90,6 +90,8 @@ class JointState(State):
     (m, P, P) of each side, ``side1``/``side2`` the tiles' :class:`Tile`."""
     side1: Any = None
     side2: Any = None
+    #: a traced flag, set when both sides are one tile (the Gram's diagonal)
+    itself: Any = None
 
     def rule_kernel(self, rule):
         how = rule.joint
@@ -100,14 +102,15 @@ class JointState(State):
         raise NtkError(f"{rule.name} has no rule on the joint node-pair layout")
 
     def variances(self, side: int):
-        if self.same:
-            # a tile paired with itself (the Gram's diagonal): read the variances
-            # off Σ's own diagonal, so a node paired with itself has cos θ = 1
-            # exactly (within-bin sums, rounded differently, would miss by an ulp,
-            # which arccos magnifies to √ulp)
-            return jnp.diagonal(self.nngp)
         cov = self.cov1 if side == 1 else self.cov2
-        return jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
+        v = jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
+        if self.itself is None:
+            return v
+        # a tile paired with itself (the Gram's diagonal): read the variances
+        # off Σ's own diagonal, so a node paired with itself has cos θ = 1
+        # exactly (within-bin sums, rounded differently, would miss by an ulp,
+        # which arccos magnifies to √ulp); a flag, not a second compiled function
+        return jnp.where(self.itself, jnp.diagonal(self.nngp), v)
 
     def pair_variances(self, which: str):
         if which == "cross":
@@ -121,8 +124,9 @@ class JointState(State):
 
 
 def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
-                same: bool = False) -> JointState:
-    """Σ⁰ = x·x'/F over every node pair and within every bin; ``same``: t2 is t1."""
+                itself=None) -> JointState:
+    """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``: a
+    flag, true when t2 is t1 (None: sides of different shapes)."""
     f1, f2 = t1.features, t2.features
     c = f1.shape[-1]
 
@@ -131,10 +135,9 @@ def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
         return jnp.einsum("mpf,mqf->mpq", b, b) / c
 
     nngp = f1 @ f2.T / c
-    cov1 = self_cov(f1, side1)
     return JointState(nngp=nngp, ntk=jnp.zeros_like(nngp) if want_ntk else None,
-                      cov1=cov1, cov2=cov1 if same else self_cov(f2, side2), diag=False,
-                      nspatial=1, same=same, side1=t1, side2=t2)
+                      cov1=self_cov(f1, side1), cov2=self_cov(f2, side2), diag=False,
+                      nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
 
 
 def aggregate(state: JointState, operator) -> JointState:
@@ -156,9 +159,8 @@ def aggregate(state: JointState, operator) -> JointState:
     nngp = cross(state.nngp)
     # after the first weight layer Θ = Σ is the same array: aggregate it once
     ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
-    cov1 = within(state.cov1, a1)
-    return state.replace(nngp=nngp, ntk=ntk, cov1=cov1,
-                         cov2=cov1 if state.same else within(state.cov2, a2))
+    return state.replace(nngp=nngp, ntk=ntk, cov1=within(state.cov1, a1),
+                         cov2=within(state.cov2, a2))
 
 
 def pool(state: JointState, mean: bool) -> State:
@@ -182,12 +184,11 @@ def pool(state: JointState, mean: bool) -> State:
 
     nngp = cross(state.nngp)
     ntk = None if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
-    if state.same:   # as in JointState.variances: the diagonal is Σ's own
-        cov1 = cov2 = jnp.diagonal(nngp)
-    else:
-        cov1, cov2 = within(state.cov1, w1), within(state.cov2, w2)
-    return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=True, nspatial=0,
-                 same=state.same)
+    cov1, cov2 = within(state.cov1, w1), within(state.cov2, w2)
+    if state.itself is not None:   # as in JointState.variances
+        cov1 = jnp.where(state.itself, jnp.diagonal(nngp), cov1)
+        cov2 = jnp.where(state.itself, jnp.diagonal(nngp), cov2)
+    return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=True, nspatial=0)
 
 
 # -- which nets can use it ----------------------------------------------------------
@@ -345,18 +346,18 @@ def layer_counts(net) -> tuple:
 
 # -- running ----------------------------------------------------------------------
 
-def tile_function(net, get: tuple, side1: Side, side2: Side, same: bool = False):
-    """One jitted function (tile1, tile2) -> kernels over their graph slots for a
-    pair of size groups (``same``: a tile with itself, tile2 unread), with the
-    accuracy checks of ``fusion.fuse``."""
+def tile_function(net, get: tuple, side1: Side, side2: Side):
+    """One jitted function (tile1, tile2, itself) -> kernels over their graph
+    slots for a pair of size groups (``itself``: whether tile2 is tile1), with
+    the accuracy checks of ``fusion.fuse``."""
     from .fusion import Checked, layouts, run_steps, run_zero_ntk_prefix
     steps = layouts(net.layers)
     want_ntk = "ntk" in get
     checks = []
 
-    def fn(t1, t2):
+    def fn(t1, t2, itself):
         with accuracy.recording() as (reports, values):
-            state = input_state(t1, t1 if same else t2, side1, side2, False, same)
+            state = input_state(t1, t2, side1, side2, False, itself if side1 == side2 else None)
             start = 0
             if want_ntk:
                 state, start = run_zero_ntk_prefix(steps, state)
@@ -416,16 +417,15 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
 
     for n, (i, j) in enumerate(pairs):
         (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
-        same = sym and i == j
-        key = (get, rows[ga].side, cols[gb].side, same)
+        key = (get, rows[ga].side, cols[gb].side)
         if key not in cache:
-            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side, same)
+            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side)
         if len(pending) > len(devices):   # one queued behind each running tile
             collect()
         dev = devices[n % len(devices)]
         t1 = jax.device_put(rows[ga].tiles[ta], dev)
         t2 = jax.device_put(cols[gb].tiles[tb], dev)
-        pending.append((i, j, cache[key](t1, t2)))
+        pending.append((i, j, cache[key](t1, t2, np.bool_(sym and i == j))))
     while pending:
         collect()
     bar.close()
