@@ -184,7 +184,8 @@ class _dask:
 def kernel_args(p):
     p.add_argument("file", nargs="?", help="the .ntk file (omit with --store … --status/--out)")
     p.add_argument("--net", help="which net (default: the last one)")
-    p.add_argument("--x1", help=".npy array, or .npz with features/adjacency[/mask] for graphs")
+    p.add_argument("--x1", help=".npy array; for graphs an .npz with features/adjacency[/mask] "
+                   "or a TU data set (NAME/NAME.txt or the folder NAME)")
     p.add_argument("--x2", help="second input (default: x1)")
     p.add_argument("--get", default="ntk", help="nngp, ntk or nngp,ntk (default ntk)")
     p.add_argument("--out", help="output .npy (one kernel) or .npz (several)")
@@ -212,10 +213,17 @@ def kernel_args(p):
 
 
 def load_inputs(path, kernel):
-    """Read an input batch for ``kernel`` from .npy (arrays) or .npz (graphs)."""
+    """Read an input batch for ``kernel`` from .npy (arrays) or .npz (graphs),
+    or for a graph net a TU data set (``NAME.txt`` or its folder, the format
+    ``ntkc.data.load_tu`` reads): its graphs, of any sizes, as a list."""
     import numpy as np
     import ntkc
     from ntkc.errors import NtkError
+    tu = _tu_path(path) if kernel.net.input.kind == "graph" else None
+    if tu is not None:
+        from ntkc.data import load_tu
+        return [(f.astype(np.float64), a.astype(np.float64))
+                for f, a in load_tu(tu[0], tu[1]).graphs]
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -224,8 +232,9 @@ def load_inputs(path, kernel):
         raise NtkError(f"cannot read as .npy/.npz: {e}", str(path)) from None
     if kernel.net.input.kind == "graph":
         if not hasattr(data, "files") or "features" not in data.files or "adjacency" not in data.files:
-            raise NtkError("a graph input is an .npz with arrays 'features' (N, V, F), "
-                           "'adjacency' (N, V, V) and optionally 'mask' (N, V)", str(path))
+            raise NtkError("a graph input is a TU data set (NAME.txt or its folder) or an .npz "
+                           "with arrays 'features' (N, V, F), 'adjacency' (N, V, V) and "
+                           "optionally 'mask' (N, V)", str(path))
         return ntkc.GraphBatch(data["features"], data["adjacency"],
                                data["mask"] if "mask" in data.files else None)
     if hasattr(data, "files"):
@@ -233,6 +242,18 @@ def load_inputs(path, kernel):
             raise NtkError(f"expected one array, found {', '.join(data.files)}", str(path))
         return data[data.files[0]]
     return data
+
+
+def _tu_path(path):
+    """(root, name) when ``path`` is a TU data set's NAME.txt[.gz] or its folder."""
+    from pathlib import Path
+    p = Path(path)
+    if p.is_dir() and any((p / f"{p.name}{ext}").is_file() for ext in (".txt", ".txt.gz")):
+        return p.parent, p.name
+    for ext in (".txt", ".txt.gz"):
+        if p.name.endswith(ext) and p.is_file() and p.parent.name == p.name[:-len(ext)]:
+            return p.parent.parent, p.parent.name
+    return None
 
 
 @command("explain", "print a net's kernel recursion (Σ, Σ̇, Θ per layer) as mathematics")

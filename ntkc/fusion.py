@@ -81,9 +81,9 @@ def run_step(step: Step, state: State, observe=None, path: tuple = ()) -> State:
         if rule.kind == "block":
             seen = observe if rule.body.observed else None
             bodies = [Body(b, seen, path + (j,)) for j, b in enumerate(step.bodies)]
-            state = rule.kernel(state, args, step.node.in_shape, bodies)
+            state = state.rule_kernel(rule)(state, args, step.node.in_shape, bodies)
         else:
-            state = rule.kernel(state, args, step.node.in_shape)
+            state = state.rule_kernel(rule)(state, args, step.node.in_shape)
     if step.out_diag and not state.diag:
         state = state.to_diag()
     state = _materialise_self(state)

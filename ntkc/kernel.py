@@ -17,8 +17,8 @@ from .errors import NtkError
 
 @dataclass(frozen=True)
 class GraphBatch:
-    """A batch of graphs padded to V nodes: ``features (N, V, F)``, 0/1
-    symmetric ``adjacency (N, V, V)`` without self loops (GraphAgg adds them),
+    """A batch of graphs padded to V nodes: ``features (N, V, F)``, symmetric
+    non-negative ``adjacency (N, V, V)`` (0/1 or weighted; GraphAgg adds the self loops),
     and ``mask (N, V)`` marking real nodes (all ones when omitted)."""
     features: object
     adjacency: object
@@ -86,6 +86,8 @@ class Kernel:
         self.source = net.source
         self.filename = net.filename
         self._fns = {}
+        self._joint = {}        # compiled tile functions of the joint graph layout
+        self._warned = False
 
     def __repr__(self):
         return f"<ntkc.Kernel net={self.net.name!r} input={self.net.input.describe()} from {self.filename}>"
@@ -116,6 +118,11 @@ class Kernel:
                 raise NtkError(f"{asked[0]}= needs concrete arrays: under jax.jit, vmap or grad "
                                f"the kernel is computed in one call; call it outside the "
                                f"transformation to compute a big Gram in blocks")
+        if self.net.input.kind == "graph" and not traced:
+            x1, x2, out = self._graphs(x1, x2, names, batch_size, memory_limit, devices,
+                                       progress)
+            if out is not None:
+                return Kernels(*out) if get is None else (out[0] if isinstance(get, str) else out)
         a = self._prepare(x1, "x1")
         b = None if x2 is None else self._prepare(x2, "x2", like=a)
         if traced:
@@ -126,6 +133,49 @@ class Kernel:
         if get is None:
             return Kernels(*out)
         return out[0] if isinstance(get, str) else out
+
+    def _graphs(self, x1, x2, get, batch_size, memory_limit, devices, progress):
+        """Graph inputs, eagerly: checked graph by graph, then the joint
+        node-pair layout (``ntkc.graphjoint``) when every layer up to the
+        readout has a rule there and no ``batch_size`` asks for blocks of
+        examples; otherwise padded GraphBatches for the padded path.
+        Returns (x1, x2, kernels or None)."""
+        from . import graphjoint
+        from .graphinput import graph_list
+        c = self.net.input.channels
+        g1 = graph_list(x1, "x1", c)
+        g2 = None if x2 is None else graph_list(x2, "x2", c)
+        if g2 is not None and g2[0][0].dtype != g1[0][0].dtype:
+            dtype = np.result_type(g1[0][0].dtype, g2[0][0].dtype)
+            g1 = [(f.astype(dtype), a.astype(dtype)) for f, a in g1]
+            g2 = [(f.astype(dtype), a.astype(dtype)) for f, a in g2]
+        why = self.joint_blocker()
+        if why is None and batch_size is None:
+            if memory_limit is not None:
+                from .blocking import parse_memory
+                parse_memory(memory_limit)
+            out = graphjoint.gram(self.net, g1, g2, get, memory_limit, _devices(devices),
+                                  progress, cache=self._joint)
+            return x1, x2, tuple(jax.device_put(o, may_alias=True) for o in out)
+        if why is not None and not self._warned:
+            import warnings
+            self._warned = True
+            warnings.warn(f"{why}: this graph Gram takes the padded path (slower)", stacklevel=3)
+        pad = lambda g: g if isinstance(g, GraphBatch) else GraphBatch.from_graphs(g)
+        return pad(g1), None if g2 is None else pad(g2), None
+
+    def joint_blocker(self):
+        """None when graph Grams of this net run on the joint node-pair layout,
+        else why not: the first layer without a joint rule, or no readout."""
+        from .graphjoint import missing_rule
+        if self.net.input.kind != "graph":
+            return "the net's input is not a graph"
+        bad = missing_rule(self.net)
+        if bad is None:
+            return None
+        if bad == "readout":
+            return "the net has no graph readout (GlobalSumPool or GlobalAvgPool)"
+        return f"{bad.layer} (line {bad.pos[0]}) has no rule on the joint node-pair layout"
 
     def nngp(self, x1, x2=None, **kw):
         """Σ(x1, x2), the NNGP covariance of the network's output."""
@@ -212,8 +262,8 @@ class Kernel:
         a = np.asarray(x.adjacency)
         if a.shape != (n, v, v):
             raise NtkError(f"{name}.adjacency has shape {a.shape}, expected ({n}, {v}, {v})")
-        if not np.all((a == 0) | (a == 1)):
-            raise NtkError(f"{name}.adjacency must hold only 0 and 1")
+        if not np.all(a >= 0):
+            raise NtkError(f"{name}.adjacency must be non-negative (weights)")
         if not np.array_equal(a, np.swapaxes(a, 1, 2)):
             raise NtkError(f"{name}.adjacency must be symmetric (undirected graphs)")
         m = np.ones((n, v)) if x.mask is None else np.asarray(x.mask)

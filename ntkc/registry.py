@@ -182,6 +182,12 @@ class Rule:
       channels (a layer with parameters); otherwise it keeps its input's.
     * ``positionwise`` — the layer acts on each position alone, so it may run
       inside a recurrent cell, one time step at a time.
+    * ``joint`` — how the rule acts on graphs' joint node-pair layout
+      (``ntkc.graphjoint``): ``"same"`` (its ``kernel`` works there unchanged:
+      elementwise rules, weight layers, blocks that add their bodies' states),
+      a callable ``(state, args, in_shape) -> State`` of its own (GraphAgg, the
+      graph readouts), or None (graph Grams of a net holding it take the
+      padded path).
     """
     name: str
     params: tuple
@@ -199,6 +205,7 @@ class Rule:
     mixes: bool = False
     writes_width: bool = False
     positionwise: bool = False
+    joint: Any = None
 
     kind = "layer"
 
@@ -243,6 +250,7 @@ class ActivationRule(Rule):
     gaussian_out: str = "never"
     needs_gaussian: bool = True
     positionwise: bool = True
+    joint: Any = "same"
 
     kind = "activation"
 
@@ -303,6 +311,9 @@ def register(rule: Rule) -> Rule:
     for name, allowed in _CHOICES.items():
         if getattr(rule, name) not in allowed:
             fail(f"{name} must be one of {allowed}, not {getattr(rule, name)!r}")
+    if not (rule.joint in (None, "same") or (callable(rule.joint)
+                                                and _accepts(rule.joint, len(SIGNATURES[rule.kind]["kernel"])))):
+        fail(f'joint must be None, "same" or a callable ({", ".join(SIGNATURES[rule.kind]["kernel"])})')
     if rule.theta_at_zero == "nngp" and not rule.has_params:
         fail('theta_at_zero="nngp" (Θ\' = Σ\' from Θ = 0) needs parameters')
     LAYERS[rule.name] = rule

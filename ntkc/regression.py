@@ -55,8 +55,12 @@ def auto_levels(sizes, entry_cost: float = 1e-7, compile_cost: float = 2.0,
 
 
 def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
-               dtype=np.float64, progress=None) -> np.ndarray:
+               dtype=np.float64, progress=None, padded: bool = False) -> np.ndarray:
     """The (N, N) Gram of a :class:`~ntkc.data.GraphDataset`.
+
+    By default on the joint node-pair layout (``ntkc.graphjoint``; ``levels``
+    and ``block`` unused) when the net allows it; ``padded=True``, or a net
+    with a layer that has no joint rule, takes the padded path below.
 
     Padding every graph to the largest one costs V_max² per pair; instead the
     graphs are sorted into ``levels`` size classes (:func:`size_levels`), each
@@ -64,6 +68,14 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
     sees at most ~``block`` node pairs. A chunk's last batch is filled up with
     repeats of its first graph, so every call of a level pair has the same
     shapes and compiles once. Rows come back in data-set order."""
+    if not padded and kernel.joint_blocker() is None:
+        graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in dataset.graphs]
+        out = np.asarray(kernel(graphs, get=get, progress=bool(progress) or None))
+        if progress:
+            progress(1, 1)
+        if not np.all(np.isfinite(out)):
+            raise NtkError("the Gram matrix contains NaN or Inf")
+        return out
     sizes = dataset.sizes()
     padded = size_levels(sizes, auto_levels(sizes) if levels == "auto" else levels)
     chunks = []  # (indices, GraphBatch)

@@ -42,6 +42,11 @@ class State:
     graphs1: Graphs | None = None
     graphs2: Graphs | None = None
 
+    def rule_kernel(self, rule):
+        """The function of ``rule`` that maps this kind of state (a layout
+        with its own rules, ``ntkc.graphjoint.JointState``, picks another)."""
+        return rule.kernel
+
     def replace(self, **changes) -> "State":
         return dataclasses.replace(self, **changes)
 

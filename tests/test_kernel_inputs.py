@@ -67,21 +67,22 @@ def test_a_valid_graph_batch_and_boolean_masks_are_accepted():
     np.testing.assert_array_equal(np.asarray(GRAPH(ntkc.GraphBatch(f, a.astype(bool), m > 0))), want)
 
 
-@pytest.mark.parametrize("value", [0.5, 2.0, -1.0])
-def test_adjacency_entries_must_be_0_or_1(value):
+def test_adjacency_may_be_weighted_but_not_negative():
     f, a, m = good_batch()
-    a[0, 0, 2] = a[0, 2, 0] = value  # symmetric, so only the 0/1 check can object
-    raises(GRAPH, ntkc.GraphBatch(f, a, m), match=r"x1.adjacency must hold only 0 and 1")
+    a[0, 0, 2] = a[0, 2, 0] = 0.5   # a weighted edge (docs/language.md)
+    assert np.all(np.isfinite(np.asarray(GRAPH(ntkc.GraphBatch(f, a, m)))))
+    a[0, 0, 2] = a[0, 2, 0] = -1.0  # symmetric, so only the sign check can object
+    raises(GRAPH, ntkc.GraphBatch(f, a, m), match=r"x1 graph 0: adjacency has a negative weight")
     raises(GRAPH, ntkc.GraphBatch(*good_batch()), ntkc.GraphBatch(f, a, m),
-           match=r"x2.adjacency must hold only 0 and 1")
+           match=r"x2 graph 0: adjacency has a negative weight")
 
 
 def test_adjacency_must_be_symmetric():
     f, a, m = good_batch()
     a[0, 0, 2] = 1  # 0 -> 2 without 2 -> 0
-    raises(GRAPH, ntkc.GraphBatch(f, a, m), match=r"x1.adjacency must be symmetric")
+    raises(GRAPH, ntkc.GraphBatch(f, a, m), match=r"x1 graph 0: adjacency is not symmetric")
     raises(GRAPH, ntkc.GraphBatch(*good_batch()), ntkc.GraphBatch(f, a, m),
-           match=r"x2.adjacency must be symmetric")
+           match=r"x2 graph 0: adjacency is not symmetric")
 
 
 @pytest.mark.parametrize("value", [0.5, 2.0, -1.0, np.nan])

@@ -57,13 +57,14 @@ def _sum_of_bodies(weights, chain=False):
 register(LayerRule(
     name="Identity", params=(), shape=_identity_shape,
     kernel=lambda state, args, in_shape: state, theta_at_zero="zero", positionwise=True,
+    joint="same",
     apply=lambda p, x, args, ctx: x, symbolic=_identity_symbolic,
     doc="output = input (the skip branch of Sum/Concat)",
 ))
 
 register(LayerRule(
     name="Tap", params=(), shape=_identity_shape,
-    kernel=lambda state, args, in_shape: state, theta_at_zero="zero",
+    kernel=lambda state, args, in_shape: state, theta_at_zero="zero", joint="same",
     apply=lambda p, x, args, ctx: x, symbolic=_identity_symbolic,
     doc="marks a value JumpingKnowledge adds to its output (only directly inside it)",
     only_inside="JumpingKnowledge",
@@ -83,6 +84,7 @@ register(BlockRule(
     doc="a chain of layers used as one branch of Sum or Concat",
     terms=lambda node: [node.bodies[0]],
     symbolic=_sum_of_bodies(lambda bodies: (1,)),
+    joint="same",
 ))
 
 
@@ -111,6 +113,7 @@ register(BlockRule(
     doc="x ↦ Σ_b branch_b(x): Σ' = Σ_b Σ_b, Θ' = Σ_b Θ_b (at most one non-fresh branch)",
     terms=lambda node: list(node.bodies), validate=_sum_validate,
     symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies)),
+    joint="same",
 ))
 
 
@@ -141,6 +144,7 @@ register(BlockRule(
     doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
     terms=lambda node: list(node.bodies), mixes=True,
     symbolic=_sum_of_bodies(_concat_weights),
+    joint="same",
 ))
 
 
@@ -184,4 +188,5 @@ register(BlockRule(
     doc="sum of the values at its Taps: Σ' = Σ_l Σ⁽ˡ⁾, Θ' = Σ_l Θ⁽ˡ⁾",
     terms=_jk_terms, validate=_jk_validate,
     symbolic=_sum_of_bodies(lambda bodies: (1,) * len(bodies), chain=True),
+    joint="same",
 ))

@@ -48,6 +48,12 @@ def kernel(state, args, in_shape):
     return state.map(agg)
 
 
+def joint(state, args, in_shape):
+    """On the joint node-pair layout (``ntkc.graphjoint``): the same Â per bin."""
+    from ..graphjoint import aggregate
+    return aggregate(state, lambda adjacency, mask: operator(adjacency, mask, args))
+
+
 def symbolic(args, in_shape):
     """For ``explain``: Σ' = Â Σ Â'ᵀ, Θ' = Â Θ Â'ᵀ."""
     from ..symbolic import Affine, Aggregate
@@ -62,6 +68,6 @@ register(LayerRule(
     name="GraphAgg",
     params=(Param("self_loops", "bool", True), Param("norm", "str", "sum", choices=("sum", "mean"))),
     shape=shape, kernel=kernel, apply=apply, demand=demand, symbolic=symbolic,
-    theta_at_zero="zero",
+    theta_at_zero="zero", joint=joint,
     doc="Σ'(G,G') = Â Σ Â'ᵀ with Â = c·(A (+I)), c = 1 (sum) or 1/degree (mean)",
 ))

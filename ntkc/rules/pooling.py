@@ -61,6 +61,14 @@ def _global_pool(mean: bool):
     return kernel
 
 
+def _global_joint(mean: bool):
+    def joint(state, args, in_shape):
+        """On the joint node-pair layout: a segment sum over each graph's nodes."""
+        from ..graphjoint import pool
+        return pool(state, mean)
+    return joint
+
+
 def _global_symbolic(mean: bool):
     def symbolic(args, in_shape):
         """For ``explain``: the sum (mean) over every position or node pair."""
@@ -83,13 +91,13 @@ def _global_apply(mean: bool):
 register(LayerRule(
     name="GlobalAvgPool", params=(), shape=_needs_spatial("GlobalAvgPool"),
     kernel=_global_pool(mean=True), apply=_global_apply(mean=True), demand=_full,
-    symbolic=_global_symbolic(mean=True),
+    symbolic=_global_symbolic(mean=True), joint=_global_joint(mean=True),
     theta_at_zero="zero", doc="Σ' = mean over all position (node) pairs of Σ",
 ))
 register(LayerRule(
     name="GlobalSumPool", params=(), shape=_needs_spatial("GlobalSumPool"),
     kernel=_global_pool(mean=False), apply=_global_apply(mean=False), demand=_full,
-    symbolic=_global_symbolic(mean=False),
+    symbolic=_global_symbolic(mean=False), joint=_global_joint(mean=False),
     theta_at_zero="zero", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
 ))
 

@@ -48,4 +48,5 @@ register(BlockRule(
     shape=shape, kernel=kernel, apply=apply, symbolic=symbolic, body=CHAIN,
     terms=lambda node: [(), node.bodies[0]], validate=validate,
     doc="x + alpha·BODY(x): Σ' = Σ + alpha²Σ_body, Θ' = Θ + alpha²Θ_body",
+    joint="same",
 ))

@@ -1,0 +1,432 @@
+"""Graph Grams on the joint node-pair layout.
+
+The padded path gives every graph pair its own (V, V) node-pair block, padded
+to a size class, and aggregates it with a small dense einsum per pair. Here
+the nodes of many graphs lie side by side and the state of a *tile* of the
+Gram is one node-pair matrix Σ (U₁, U₂) (and Θ) over all of them:
+
+* aggregation is Σ' = Â₁ Σ Â₂ᵀ with block-diagonal Â (no graph reaches
+  another), done as batched dense products over *bins*: each side's nodes are
+  packed into bins of P slots (several small graphs share a bin, best fit
+  decreasing), so Â₁ is (m, P, P) and each product is (P × P)·(P × U₂), long
+  enough to run near the machine's matmul rate;
+* elementwise rules (activations, Dense, the sums of JumpingKnowledge) act on
+  the node-pair matrix unchanged: the node variances they need are the
+  diagonals of the within-bin self-covariances (m, P, P) the state carries;
+* the readout is a segment sum over graphs, M₁ Σ M₂ᵀ with M the (graphs ×
+  nodes) membership matrix.
+
+Graphs are split into a few size groups (bins of P = 8, 16, …, max V nodes,
+chosen by a cost model), each group cut into tiles of equal shape along graph
+boundaries, sized by the memory budget; a tile pair is independent through
+every layer, so each is one call of one jitted function per group pair, and
+with x2 omitted only tiles on and above the diagonal are computed.
+
+A rule takes part by stating ``joint`` (``ntkc.registry.Rule``): ``"same"``
+when its ``kernel`` acts on this layout unchanged, or its own implementation.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import accuracy
+from .errors import NtkError
+from .state import State
+
+TILE_WORK = 128 * 2**20   # working set of one tile pair, bytes (measured, benchmarks/graph_floor.py)
+SMALLEST_BIN = 8
+# Cost model for choosing size groups, in ns (measured orders of magnitude on a
+# 2-core CPU): an activation pass per node pair, one flop of aggregation, and
+# compiling one more tile function.
+PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
+
+
+class Tile(NamedTuple):
+    """One tile side's arrays: ``features (U, F)``, ``adjacency (m, P, P)``
+    (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes) and
+    ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph)."""
+    features: Any
+    adjacency: Any
+    mask: Any
+    member: Any
+
+
+@dataclass(frozen=True)
+class Side:
+    """The shape of every tile of one size group: ``bins`` bins of ``size``
+    node slots, each with ``slots`` graph slots."""
+    size: int
+    bins: int
+    slots: int
+
+    @property
+    def nodes(self) -> int:
+        return self.size * self.bins
+
+
+@dataclass
+class Group:
+    side: Side
+    tiles: list      # Tile of NumPy arrays
+    index: list      # graph id per graph slot of each tile, bin by bin (-1: empty)
+
+
+# -- the state --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JointState(State):
+    """A :class:`State` over the joint layout: ``nngp``/``ntk`` are (U₁, U₂)
+    node-pair matrices, ``cov1``/``cov2`` the within-bin self-covariances
+    (m, P, P) of each side, ``side1``/``side2`` the tiles' :class:`Tile`."""
+    side1: Any = None
+    side2: Any = None
+    #: a traced flag, set when both sides are one tile (the Gram's diagonal)
+    itself: Any = None
+
+    def rule_kernel(self, rule):
+        how = rule.joint
+        if how == "same":
+            return rule.kernel
+        if callable(how):
+            return how
+        raise NtkError(f"{rule.name} has no rule on the joint node-pair layout")
+
+    def variances(self, side: int):
+        cov = self.cov1 if side == 1 else self.cov2
+        v = jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
+        if self.itself is None:
+            return v
+        # a tile paired with itself (the Gram's diagonal): read the variances
+        # off Σ's own diagonal, so a node paired with itself has cos θ = 1
+        # exactly (within-bin sums, rounded differently, would miss by an ulp,
+        # which arccos magnifies to √ulp); a flag, not a second compiled function
+        return jnp.where(self.itself, jnp.diagonal(self.nngp), v)
+
+    def pair_variances(self, which: str):
+        if which == "cross":
+            return self.variances(1)[:, None], self.variances(2)[None, :]
+        cov = self.cov1 if which == "cov1" else self.cov2
+        v = jnp.diagonal(cov, axis1=1, axis2=2)
+        return v[:, :, None], v[:, None, :]
+
+    def to_diag(self):
+        raise NtkError("the joint graph layout keeps every node pair")
+
+
+def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
+                itself=None) -> JointState:
+    """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``: a
+    flag, true when t2 is t1 (None: sides of different shapes)."""
+    f1, f2 = t1.features, t2.features
+    c = f1.shape[-1]
+
+    def self_cov(f, side):
+        b = f.reshape(side.bins, side.size, c)
+        return jnp.einsum("mpf,mqf->mpq", b, b) / c
+
+    nngp = f1 @ f2.T / c
+    return JointState(nngp=nngp, ntk=jnp.zeros_like(nngp) if want_ntk else None,
+                      cov1=self_cov(f1, side1), cov2=self_cov(f2, side2), diag=False,
+                      nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
+
+
+def aggregate(state: JointState, operator) -> JointState:
+    """Σ' = Â₁ Σ Â₂ᵀ, Θ' = Â₁ Θ Â₂ᵀ with ``operator(adjacency, mask)`` giving
+    each side's per-bin Â (m, P, P)."""
+    a1 = operator(state.side1.adjacency, state.side1.mask)
+    a2 = operator(state.side2.adjacency, state.side2.mask)
+    m1, p1 = a1.shape[:2]
+    m2, p2 = a2.shape[:2]
+
+    def cross(x):
+        u1, u2 = x.shape
+        y = jnp.einsum("muv,mvc->muc", a1, x.reshape(m1, p1, u2)).reshape(u1, u2)
+        return jnp.einsum("rmw,mxw->rmx", y.reshape(u1, m2, p2), a2).reshape(u1, u2)
+
+    def within(c, a):
+        return jnp.einsum("muv,mvw,mxw->mux", a, c, a, optimize="optimal")
+
+    nngp = cross(state.nngp)
+    # after the first weight layer Θ = Σ is the same array: aggregate it once
+    ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
+    return state.replace(nngp=nngp, ntk=ntk, cov1=within(state.cov1, a1),
+                         cov2=within(state.cov2, a2))
+
+
+def pool(state: JointState, mean: bool) -> State:
+    """The readout: Σ'(g, h) = Σ_{u∈g, v∈h} Σ(u, v) (÷ |g||h| for the mean),
+    as M₁ Σ M₂ᵀ with each graph's membership row inside its own bin, so each
+    side costs (graphs per bin) multiply-adds per node pair; the result is an
+    ordinary per-graph :class:`State` over the tiles' graph slots."""
+    def weights(t):
+        m = t.member    # (bins, graphs per bin, P)
+        return m / jnp.maximum(m.sum(2, keepdims=True), 1) if mean else m
+
+    w1, w2 = weights(state.side1), weights(state.side2)
+    (m1, g1, p1), (m2, g2, p2) = w1.shape, w2.shape
+
+    def cross(x):
+        y = jnp.einsum("mgp,mpc->mgc", w1, x.reshape(m1, p1, -1)).reshape(m1 * g1, -1)
+        return jnp.einsum("rnq,nhq->rnh", y.reshape(m1 * g1, m2, p2), w2).reshape(m1 * g1, m2 * g2)
+
+    def within(c, w):
+        return jnp.einsum("mgu,muv,mgv->mg", w, c, w, optimize="optimal").reshape(-1)
+
+    nngp = cross(state.nngp)
+    ntk = None if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
+    cov1, cov2 = within(state.cov1, w1), within(state.cov2, w2)
+    if state.itself is not None:   # as in JointState.variances
+        cov1 = jnp.where(state.itself, jnp.diagonal(nngp), cov1)
+        cov2 = jnp.where(state.itself, jnp.diagonal(nngp), cov2)
+    return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=True, nspatial=0)
+
+
+# -- which nets can use it ----------------------------------------------------------
+
+def missing_rule(net):
+    """The first layer (a checked Node) on the way to the graph readout whose
+    rule states no ``joint`` implementation, or None when the whole net runs on
+    the joint layout. A net with no readout (a per-node output) returns the
+    string "readout"."""
+    def walk(nodes, top):
+        for node in nodes:
+            if node.in_shape.kind != "graph":
+                return None      # past the readout: ordinary per-graph states
+            if node.rule.joint is None:
+                return node
+            for body in node.bodies:
+                bad = walk(body, False)
+                if bad is not None:
+                    return bad
+            if node.out_shape.kind != "graph":
+                return None
+        return "readout" if top else None
+    return walk(net.layers, True)
+
+
+# -- packing --------------------------------------------------------------------
+
+def candidate_tops(sizes) -> list:
+    top = max(1, int(max(sizes)))
+    tops = [SMALLEST_BIN * 2 ** k for k in range(12) if SMALLEST_BIN * 2 ** k < top]
+    return tops + [top]
+
+
+def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True) -> tuple:
+    """The bin sizes of the size groups: the subset of :func:`candidate_tops`
+    (always with max V) minimising the cost model — per node pair of a group
+    pair (a, b), activations·PAIR_NS + aggregations·2(P_a + P_b)·FLOP_NS —
+    plus COMPILE_NS per group pair."""
+    sizes = np.asarray(sizes)
+    cands = candidate_tops(sizes)
+    best = None
+    for r in range(len(cands)):
+        for extra in itertools.combinations(cands[:-1], r):
+            tops = list(extra) + [cands[-1]]
+            lo = [0] + tops[:-1]
+            nodes = [float(sizes[(sizes > a) & (sizes <= b)].sum()) for a, b in zip(lo, tops)]
+            cost = 0.0
+            for (na, pa), (nb, pb) in itertools.product(zip(nodes, tops), repeat=2):
+                cost += na * nb * (activations * PAIR_NS + aggregations * 2 * (pa + pb) * FLOP_NS)
+            k = sum(1 for n in nodes if n > 0)
+            cost = cost / (2 if sym else 1) + COMPILE_NS * (k * (k + 1) / 2 if sym else k * k)
+            if best is None or cost < best[0]:
+                best = (cost, tuple(t for t, n in zip(tops, nodes) if n > 0) or (tops[-1],))
+    return best[1]
+
+
+def pack(sizes, tops) -> list:
+    """Graphs into bins: [(P, [[graph ids of a bin], ...]), ...], one entry per
+    size group, largest first. Going down the groups, every graph larger than
+    the next smaller P opens or joins a bin of this group (best fit
+    decreasing), and smaller graphs fill the bins' slack before they go on."""
+    sizes = np.asarray(sizes)
+    left = [int(g) for g in np.argsort(-sizes, kind="stable")]
+    out = []
+    for k in range(len(tops) - 1, -1, -1):
+        p, lo = tops[k], (tops[k - 1] if k else -1)
+        bins, slack = [], []      # slack: sorted (free slots, bin number)
+        rest = []
+        for g in left:
+            v = int(sizes[g])
+            i = bisect.bisect_left(slack, (v, -1))
+            if i < len(slack):
+                free, b = slack.pop(i)
+                bins[b].append(g)
+                bisect.insort(slack, (free - v, b))
+            elif v > lo:
+                bins.append([g])
+                bisect.insort(slack, (p - v, len(bins) - 1))
+            else:
+                rest.append(g)
+        left = rest
+        if bins:
+            out.append((p, bins))
+    return out
+
+
+def tile_nodes(itemsize: int, ntk: bool, memory_limit=None) -> int:
+    """Node slots per tile side: the square tile pair whose pair-sized arrays
+    (about 6 per kernel computed, as ``fusion.bytes_per_pair``) fit the smaller
+    of the memory budget and TILE_WORK."""
+    from .blocking import parse_memory
+    budget = min(parse_memory(memory_limit), TILE_WORK) if memory_limit is None \
+        else parse_memory(memory_limit)
+    per_pair = 6 * (2 if ntk else 1) * itemsize
+    return max(1, math.isqrt(max(1, budget // per_pair)))
+
+
+def layout(graphs, tops, nodes: int) -> list:
+    """The size groups of ``graphs`` as :class:`Group`s of NumPy tiles of
+    about ``nodes`` node slots a side."""
+    sizes = [f.shape[0] for f, _ in graphs]
+    dtype = graphs[0][0].dtype
+    c = graphs[0][0].shape[1]
+    groups = []
+    for p, bins in pack(sizes, tops):
+        per = max(1, min(len(bins), round(nodes / p)))
+        count = math.ceil(len(bins) / per)
+        per = math.ceil(len(bins) / count)
+        cuts = [bins[t * per:(t + 1) * per] for t in range(count)]
+        slots = max(len(b) for b in bins)
+        side = Side(p, per, slots)
+        tiles, index = [], []
+        for cut in cuts:
+            f = np.zeros((per * p, c), dtype)
+            a = np.zeros((per, p, p), dtype)
+            mask = np.zeros((per, p), dtype)
+            member = np.zeros((per, slots, p), dtype)
+            ids = np.full(per * slots, -1)
+            for b, members in enumerate(cut):
+                at = 0
+                for k, g in enumerate(members):
+                    x, adj = graphs[g]
+                    v = x.shape[0]
+                    f[b * p + at:b * p + at + v] = x
+                    a[b, at:at + v, at:at + v] = adj
+                    mask[b, at:at + v] = 1
+                    member[b, k, at:at + v] = 1
+                    ids[b * slots + k] = g
+                    at += v
+            tiles.append(Tile(f, a, mask, member))
+            index.append(ids)
+        groups.append(Group(side, tiles, index))
+    return groups
+
+
+def layer_counts(net) -> tuple:
+    """(activations, aggregations) on the joint layout, for the cost model:
+    node-pair passes of elementwise rules and of rules with their own joint form."""
+    acts = aggs = 0
+
+    def walk(nodes):
+        nonlocal acts, aggs
+        for node in nodes:
+            if node.in_shape.kind != "graph":
+                return
+            if node.rule.kind == "activation":
+                acts += 1
+            elif callable(node.rule.joint):
+                aggs += 1
+            for body in node.bodies:
+                walk(body)
+    walk(net.layers)
+    return max(acts, 1), max(aggs, 1)
+
+
+# -- running ----------------------------------------------------------------------
+
+def tile_function(net, get: tuple, side1: Side, side2: Side):
+    """One jitted function (tile1, tile2, itself) -> kernels over their graph
+    slots for a pair of size groups (``itself``: whether tile2 is tile1), with
+    the accuracy checks of ``fusion.fuse``."""
+    from .fusion import Checked, layouts, run_steps, run_zero_ntk_prefix
+    steps = layouts(net.layers)
+    want_ntk = "ntk" in get
+    checks = []
+
+    def fn(t1, t2, itself):
+        with accuracy.recording() as (reports, values):
+            state = input_state(t1, t2, side1, side2, False, itself if side1 == side2 else None)
+            start = 0
+            if want_ntk:
+                state, start = run_zero_ntk_prefix(steps, state)
+            state = run_steps(steps[start:], state, start=start)
+        checks[:] = reports
+        out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+        return (out, tuple(values)) if values else out
+
+    return Checked(jax.jit(fn), checks, net)
+
+
+def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
+         tops=None, nodes=None, cache=None):
+    """The Grams ``get`` of ``graphs1`` × ``graphs2`` (None: × graphs1, only
+    tiles on and above the diagonal) as NumPy arrays. ``tops`` (bin sizes) and
+    ``nodes`` (node slots per tile side) override the planned ones;
+    ``cache`` (a dict) keeps the compiled tile functions between calls."""
+    from .blocking import progress_bar
+    sym = graphs2 is None
+    dtype = graphs1[0][0].dtype
+    devices = list(devices or jax.local_devices())
+    acts, aggs = layer_counts(net)
+    if nodes is None:
+        nodes = tile_nodes(np.dtype(dtype).itemsize, "ntk" in get, memory_limit)
+
+    def plan(graphs):
+        sizes = [f.shape[0] for f, _ in graphs]
+        t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym)
+        return layout(graphs, t, nodes)
+
+    rows = plan(graphs1)
+    cols = rows if sym else plan(graphs2)
+    flat_r = [(g, t) for g, grp in enumerate(rows) for t in range(len(grp.tiles))]
+    flat_c = [(g, t) for g, grp in enumerate(cols) for t in range(len(grp.tiles))]
+    pairs = [(i, j) for i in range(len(flat_r)) for j in range(len(flat_c)) if not sym or j >= i]
+    n1 = len(graphs1)
+    n2 = n1 if sym else len(graphs2)
+    out = [np.full((n1, n2), np.nan, dtype) for _ in get]
+    cache = {} if cache is None else cache
+    bar = progress_bar(len(pairs), progress, unit="tile")
+    pending = deque()
+
+    def collect():
+        i, j, res = pending.popleft()
+        (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
+        ia, ib = rows[ga].index[ta], cols[gb].index[tb]
+        ka, kb = ia >= 0, ib >= 0
+        ia, ib = ia[ka], ib[kb]
+        for k, block in enumerate(res):
+            block = np.asarray(block)[np.ix_(ka, kb)]
+            if sym and i == j:
+                block = (block + block.T) / 2
+            out[k][np.ix_(ia, ib)] = block
+            if sym and i != j:
+                out[k][np.ix_(ib, ia)] = block.T
+        bar.update(1)
+
+    for n, (i, j) in enumerate(pairs):
+        (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
+        key = (get, rows[ga].side, cols[gb].side)
+        if key not in cache:
+            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side)
+        if len(pending) > len(devices):   # one queued behind each running tile
+            collect()
+        dev = devices[n % len(devices)]
+        t1 = jax.device_put(rows[ga].tiles[ta], dev)
+        t2 = jax.device_put(cols[gb].tiles[tb], dev)
+        pending.append((i, j, cache[key](t1, t2, np.bool_(sym and i == j))))
+    while pending:
+        collect()
+    bar.close()
+    return tuple(out)
