@@ -209,7 +209,10 @@ class _Builder:
             raise self.err(node, f"explain: unknown linear map {lin!r} in {node.layer}'s form")
         sigma = self.entry(SIGMA, h, shape_out)
         eqs = [_eq(sigma, scale * L(SIGMA) + bias)]
-        theta = scale * L(THETA) + (sigma if form.weight else 0)
+        if form.fan_in is not None:   # standard parameterization: the weights' own gradients
+            theta = scale * L(THETA) + form.fan_in * L(SIGMA) + (1 if form.trained_bias else 0)
+        else:
+            theta = scale * L(THETA) + (sigma if form.weight else 0)
         eqs.append(_eq(self.entry(THETA, h, shape_out), theta))
         self._add(f"{h}. {title}", node, eqs, notes=notes, pad=pad)
 

@@ -107,11 +107,15 @@ class Diagonal:
 @dataclass(frozen=True)
 class Affine:
     """Σ' = scale·L(Σ) + bias; Θ' = scale·L(Θ), plus Σ' for a weight layer
-    (its weights and biases add their own gradient term)."""
+    (its weights and biases add their own gradient term). A weight layer in
+    the standard parameterization gives its declared ``fan_in``: its
+    gradient term is then fan_in·L(Σ), plus 1 with a ``trained_bias``."""
     scale: sp.Expr
     bias: sp.Expr
     weight: bool
     linear: object = Identity()
+    fan_in: int | None = None
+    trained_bias: bool = False
 
 
 @dataclass(frozen=True)

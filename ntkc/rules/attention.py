@@ -55,7 +55,7 @@ def shape(s, args):
     if s.kind not in ("sequence", "image"):
         raise ShapeError("SelfAttention needs a sequence or an image (it attends over positions), "
                          f"but its input is {s.with_article()}")
-    return s
+    return s.with_width(None)  # stax's n_chan_out, a finite-net setting here
 
 
 def _full(args, out_diag):
