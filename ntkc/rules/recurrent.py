@@ -70,6 +70,14 @@ def kernel(state, args, in_shape, bodies):
     return out.replace(nspatial=0, diag=True)
 
 
+def symbolic(args, in_shape, bodies):
+    """For ``explain``: T rounds of Σ_g = W_std²·Σ_h(t−1, t'−1) + U_std²·Σ_x + b_std²
+    (Θ_g likewise) through the cell, then the readout."""
+    from ..symbolic import Recurrence, const
+    return Recurrence(const(args["W_std"]) ** 2, const(args["U_std"]) ** 2,
+                      const(args["b_std"]) ** 2, in_shape.spatial[0], args["readout"])
+
+
 def init(key, c_in, c_out, args, nspatial):
     kw, ku, kb = jax.random.split(key, 3)
     return {"W": jax.random.normal(kw, (c_out, c_out)), "U": jax.random.normal(ku, (c_in, c_out)),
@@ -95,7 +103,7 @@ register(BlockRule(
             Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation"),
             Param("readout", "str", "last", choices=READOUTS,
                   doc="h_T (last) or the mean of h_1..h_T (mean)")),
-    shape=shape, kernel=kernel, apply=apply, init=init, body=CELL,
+    shape=shape, kernel=kernel, apply=apply, init=init, body=CELL, symbolic=symbolic,
     # Every pair of time steps is read, whatever the output needs.
     demand=lambda args, out_diag, body_in_diag: False,
     # The cell reads W h + U x + b: fresh and Gaussian whatever the input.
