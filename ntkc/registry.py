@@ -139,6 +139,7 @@ SIGNATURES = {
         "demand": ("args", "out_diag"),                     # -> in_diag
         "symbolic": ("args", "in_shape"),                   # -> symbolic.Affine | Pointwise
         "theta_at_zero": ("args",),                         # if a function: -> "zero" | "nngp" | None
+        "mc_bias": ("args",),
     },
     "activation": {
         "shape": ("in_shape", "args"),
@@ -150,6 +151,7 @@ SIGNATURES = {
         "fn": ("x", "args"),                                # φ(x)
         "function": ("args",),                              # -> φ's name, for explain
         "theta_at_zero": ("args",),
+        "mc_bias": ("args",),
     },
     "block": {
         "shape": ("in_shape", "args", "body_shapes"),
@@ -161,6 +163,7 @@ SIGNATURES = {
         "terms": ("node",),                                 # -> chains of nodes it combines
         "validate": ("node",),                              # -> None or a message
         "theta_at_zero": ("args",),
+        "mc_bias": ("args",),
     },
 }
 
@@ -187,6 +190,14 @@ class Rule:
       channels (a layer with parameters); otherwise it keeps its input's.
     * ``positionwise`` — the layer acts on each position alone, so it may run
       inside a recurrent cell, one time step at a time.
+    * ``mc_bias`` — ``verify``'s allowance for the finite-width bias
+      E K̂ − K that this layer's weights add where they read a hidden
+      (width-channel) stream, in units of 1/width (a number, or a function
+      of the arguments). 1.0 covers Dense and Conv with a margin of about 3
+      (docs/verification.md); a layer whose output depends on averages of
+      its own input more than linearly (unnormalised attention) states more.
+      A block's body counts once per pass (``body.passes``, a recurrent
+      cell's T steps).
     * ``reads_width`` — the finite ``init``/``apply`` read ``args["in_width"]``,
       the width of the input stream as the net declares it
       (:attr:`~ntkc.shapes.Shape.width`; a standard-parameterized layer's
@@ -209,6 +220,7 @@ class Rule:
     writes_width: bool = False
     positionwise: bool = False
     reads_width: bool = False
+    mc_bias: float | Callable = 1.0
 
     kind = "layer"
 
@@ -223,6 +235,10 @@ class Rule:
         if self.kind != "layer":
             return self.kind
         return "weight" if self.has_params else "linear"
+
+    def mc_bias_for(self, args) -> float:
+        """``mc_bias`` for a layer with these arguments."""
+        return float(self.mc_bias(args) if callable(self.mc_bias) else self.mc_bias)
 
     def theta_at_zero_for(self, args) -> str | None:
         """``theta_at_zero`` for a layer with these arguments."""

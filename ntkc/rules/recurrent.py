@@ -108,5 +108,9 @@ register(BlockRule(
     demand=lambda args, out_diag, body_in_diag: False,
     # The cell reads W h + U x + b: fresh and Gaussian whatever the input.
     terms=lambda node: [node.bodies[0]], weights_first=True, writes_width=True,
+    # verify's allowance per time step for W h + U x (the cell's layers add
+    # theirs each step): measured 2.5/width over 4 steps and 11–16/width over 8
+    # (benchmarks/mc_bias.py), the NTK's bias growing with the time pairs it sums.
+    mc_bias=2.0,
     doc="h_t = CELL(W h_{t−1} + U x_t + b), weights shared over time; output h_T or mean_t h_t",
 ))
