@@ -1,6 +1,7 @@
-"""Golden kernels from neural-tangents 0.6.5 for SelfAttention and for
-``parameterization='standard'`` Dense/Conv. Run with the peer venv (see
-benchmarks/peer_env.py); the tests only read the stored arrays:
+"""Golden kernels from neural-tangents 0.6.5 for SelfAttention (the
+standard-parameterization goldens are benchmarks/make_standard_goldens.py's).
+Run with the peer venv (see benchmarks/peer_env.py); the tests only read the
+stored arrays:
 
     benchmarks/.peer-venv/bin/python benchmarks/make_attention_goldens.py
 
@@ -8,11 +9,6 @@ benchmarks/peer_env.py); the tests only read the stored arrays:
   written once as a layer list, from which both the ``.ntk`` source and the
   ``stax.serial`` network are made (SelfAttention →
   ``stax.GlobalSelfAttention(n, n, n, 1, linear_scaling=True, ...)``).
-* ``tests/golden/standard/NAME.npz`` and ``cases.json``: stax networks in the
-  standard parameterization, whose kernels depend on the layer widths; the
-  widths and the stax layers are stated in the npz (``layers``, a JSON string)
-  and in cases.json. There is no ``.ntk`` syntax for them yet.
-
 Every npz holds float64 ``x1`` (5 examples), ``x2`` (4), ``nngp_11``,
 ``ntk_11`` (x2 = None) and ``nngp_12``, ``ntk_12`` (x1 against x2).
 """
@@ -174,69 +170,10 @@ def attention_goldens(rng):
     (out / "cases.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-# -- standard parameterization ------------------------------------------------------------------
-# (name, input shape, [(layer, {args})]): Dense/Conv with their widths (out_dim /
-# out_chan) in stax's standard parameterization.
-STANDARD_CASES = [
-    ("fc_relu_std", (6,), [("Dense", {"out": 64, "W_std": 1.5, "b_std": 0.1}), ("Relu", {}),
-                           ("Dense", {"out": 32, "W_std": 1.2, "b_std": 0.2}), ("Relu", {}),
-                           ("Dense", {"out": 1, "W_std": 1.1, "b_std": 0.0})]),
-    ("fc_erf_narrow_std", (4,), [("Dense", {"out": 3, "W_std": 1.3, "b_std": 0.3}), ("Erf", {}),
-                                 ("Dense", {"out": 200, "W_std": 0.9, "b_std": 0.1}),
-                                 ("Erf", {}), ("Dense", {"out": 5, "W_std": 1.0, "b_std": 0.5})]),
-    ("cnn_gap_std", (5, 5, 2), [("Conv", {"out": 16, "kernel": 3, "W_std": 1.4, "b_std": 0.1}),
-                                ("Relu", {}),
-                                ("Conv", {"out": 8, "kernel": 2, "W_std": 1.2, "b_std": 0.0}),
-                                ("Relu", {}), ("GlobalAvgPool", {}),
-                                ("Dense", {"out": 1, "W_std": 1.3, "b_std": 0.2})]),
-    ("cnn_flatten_std", (4, 4, 3), [("Conv", {"out": 32, "kernel": 3, "W_std": 1.3,
-                                              "b_std": 0.2}),
-                                    ("Relu", {}), ("Flatten", {}),
-                                    ("Dense", {"out": 10, "W_std": 1.1, "b_std": 0.1})]),
-    ("seq_conv_std", (7, 2), [("Conv", {"out": 12, "kernel": 3, "W_std": 1.2, "b_std": 0.1}),
-                              ("Erf", {}),
-                              ("Conv", {"out": 24, "kernel": 2, "W_std": 1.5, "b_std": 0.0}),
-                              ("Relu", {}), ("GlobalAvgPool", {}),
-                              ("Dense", {"out": 1, "W_std": 1.0, "b_std": 0.1})]),
-]
-
-
-def standard_layer(name, a, nspatial):
-    if name == "Dense":
-        return stax.Dense(a["out"], W_std=a["W_std"], b_std=a["b_std"],
-                          parameterization="standard")
-    if name == "Conv":
-        return stax.Conv(a["out"], (a["kernel"],) * nspatial, padding="SAME", W_std=a["W_std"],
-                         b_std=a["b_std"], parameterization="standard")
-    return {"Relu": stax.Relu, "Erf": stax.Erf, "GlobalAvgPool": stax.GlobalAvgPool,
-            "Flatten": stax.Flatten}[name]()
-
-
-def standard_goldens(rng):
-    out = ROOT / "tests/golden/standard"
-    out.mkdir(parents=True, exist_ok=True)
-    cases = []
-    for name, shape, layers in STANDARD_CASES:
-        nspatial = len(shape) - 1
-        _, _, kernel_fn = stax.serial(*[standard_layer(n, a, nspatial) for n, a in layers])
-        x1, x2 = rng.normal(size=(5,) + shape), rng.normal(size=(4,) + shape)
-        ks = kernels(kernel_fn, x1, x2)
-        spec = [[n, a] for n, a in layers]
-        np.savez(out / f"{name}.npz", x1=x1, x2=x2, layers=json.dumps(spec), **ks)
-        cases.append({"name": name, "shape": list(shape), "layers": spec,
-                      "padding": "SAME", "tol": 1e-6})
-        print(name, ks["ntk_11"][0, :3])
-    meta = {"generator": "neural-tangents 0.6.5 stax kernel_fn, parameterization='standard' on "
-                         "every Dense/Conv (out = out_dim / out_chan), jax 0.4.30, x64; "
-                         "benchmarks/make_attention_goldens.py", "cases": cases}
-    (out / "cases.json").write_text(json.dumps(meta, indent=1) + "\n")
-
-
 def main():
     import warnings
     warnings.filterwarnings("ignore", message="Linear scaling attention")
     attention_goldens(np.random.default_rng(16))
-    standard_goldens(np.random.default_rng(17))
 
 
 if __name__ == "__main__":

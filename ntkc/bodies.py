@@ -33,6 +33,10 @@ class BodyMode:
         """The abstract input the finite network's bodies read, given the block's."""
         return x
 
+    def passes(self, node) -> int:
+        """How many times the body runs in sequence (for verify's bias allowance)."""
+        return 1
+
     def lower(self, checker, rule, call, env, shape, stack, via):
         """``(bodies, out_shapes)`` from the call's source body."""
         body, out = checker.lower(call.body, env, shape, stack, via, call.pos)
@@ -155,6 +159,9 @@ class _Cell(BodyMode):
     def body_input(self, x, width):
         import jax
         return jax.ShapeDtypeStruct((x.shape[0], width), x.dtype)
+
+    def passes(self, node) -> int:
+        return node.in_shape.spatial[0]  # one per time step, with the same weights
 
     def widths(self, fnet, node, x, target, hidden, free_channels):
         return [target]  # h_t feeds back into the next step: the cell keeps the width

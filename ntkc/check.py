@@ -48,6 +48,15 @@ class Node:
     def rule(self) -> Rule:
         return all_layers()[self.layer]
 
+    @property
+    def finite_args(self) -> dict:
+        """The arguments the finite ``init``/``apply`` get: ``kwargs``, plus
+        ``in_width`` for a rule that ``reads_width``."""
+        args = dict(self.args)
+        if self.rule.reads_width:
+            args["in_width"] = self.in_shape.width
+        return args
+
     def lowered(self) -> tuple:
         """This node without source positions: ``(layer, args, in_shape,
         out_shape, bodies)`` with bodies lowered likewise. Two programs mean
@@ -170,12 +179,13 @@ class _Checker:
         values = self.bind(stmt.args, INPUT_KINDS[stmt.kind], self.env, stmt.pos, f"input {stmt.kind}")
         # bind() caps whole numbers at MAX_INT, which bounds every size here.
         if stmt.kind == "vector":
-            return Shape("vector", (), values["dim"])
+            return Shape("vector", (), values["dim"], values["dim"])
         if stmt.kind == "sequence":
-            return Shape("sequence", (values["length"],), values["channels"])
+            return Shape("sequence", (values["length"],), values["channels"], values["channels"])
         if stmt.kind == "image":
-            return Shape("image", (values["height"], values["width"]), values["channels"])
-        return Shape("graph", (None,), values["features"])
+            return Shape("image", (values["height"], values["width"]), values["channels"],
+                         values["channels"])
+        return Shape("graph", (None,), values["features"], values["features"])
 
     def net(self, name: str | None) -> CheckedNet:
         shape = self.input_shape()
@@ -345,9 +355,10 @@ class _Checker:
                         ", ".join(f"{q.name}=…" for q in params[:2])
                     raise self.err(arg.pos, f"{what} takes keyword arguments only, e.g. "
                                             f"{what}({keywords}): in stax the first argument of "
-                                            f"{what} is an output width, which the "
-                                            f"infinite-width kernel does not have (finite "
-                                            f"networks take their width from ntkc verify --width)")
+                                            f"{what} is an output width, written width=… here "
+                                            f"(only the standard parameterization's kernel "
+                                            f"reads it; finite networks take their width from "
+                                            f"ntkc verify --width)")
             else:
                 seen_keyword = True
                 p = next((q for q in params if q.name == arg.name), None)

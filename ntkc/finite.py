@@ -169,7 +169,8 @@ class FiniteNet:
             return None
         # Draw in the network's precision: float64 threefry costs ~1.6x float32 on CPU.
         with jax.enable_x64(self.dtype == jnp.float64):
-            p = node.rule.init(key, layer.c_in, layer.c_out, node.kwargs, node.in_shape.nspatial)
+            p = node.rule.init(key, layer.c_in, layer.c_out, node.finite_args,
+                               node.in_shape.nspatial)
         return jax.tree_util.tree_map(lambda a: jnp.asarray(a, self.dtype), p)
 
     def _init_layers(self, layers, key):
@@ -241,7 +242,7 @@ class FiniteNet:
 
 def _run(layers, params, x, ctx, rec):
     for layer, p in zip(layers, params):
-        rule, args = layer.node.rule, layer.node.kwargs
+        rule, args = layer.node.rule, layer.node.finite_args
         if layer.bodies:
             fns = [partial(_run, body, bp, ctx=ctx, rec=rec)
                    for body, bp in zip(layer.bodies, p["bodies"])]

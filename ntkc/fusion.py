@@ -113,7 +113,7 @@ def run_zero_ntk_prefix(steps, state: State, observe=None):
     and runs with Θ = 0 as it is. Returns the state with Θ and the index of the
     first step still to run."""
     for i, step in enumerate(steps):
-        how = step.node.rule.theta_at_zero
+        how = step.node.rule.theta_at_zero_for(step.node.kwargs)
         if how not in ("zero", "nngp"):
             break
         state = run_step(step, state)

@@ -11,9 +11,10 @@ import sympy as sp
 from .check import CheckedNet, Node
 from .errors import NtkError
 from .explain import G, GP, NODES, NODES_P, X, XP, Explanation, Step, _eq, _output
-from .symbolic import (ANGLE, C, DOT, OUT, SIGMA, THETA, V1, V2, T, Affine, Aggregate, Diagonal, Entry,
-                       GaussianExpectation, Identity, Inner, PoolAll, Pointwise, Window, Combine,
-                       superscript, layer_matrix, matrix)
+from .recursion_mixing import attend, recur
+from .symbolic import (ANGLE, C, DOT, OUT, SIGMA, THETA, V1, V2, T, Affine, Aggregate, Attend,
+                       Diagonal, Entry, GaussianExpectation, Identity, Inner, PoolAll, Pointwise,
+                       Recurrence, Window, Combine, superscript, layer_matrix, matrix)
 
 
 def build(net: CheckedNet) -> Explanation:
@@ -97,13 +98,17 @@ class _Builder:
             self._pointwise(node, form, cur, h, title)
         elif isinstance(form, Affine):
             self._affine(node, form, cur, h, title)
+        elif isinstance(form, Attend):
+            attend(self, node, form, cur, h, title)
         else:
             raise self.err(node, f"explain: {node.layer}'s symbolic form {form!r} is not one "
-                                 f"explain knows (Pointwise or Affine)")
+                                 f"explain knows (Pointwise, Affine or Attend)")
         return h
 
     def _block(self, node: Node, cur: int, title: str) -> int:
         form = self._form(node)
+        if isinstance(form, Recurrence) and len(node.bodies) == 1:
+            return recur(self, node, form, cur, title)
         if not isinstance(form, Combine) or len(form.weights) != len(node.bodies):
             raise self.err(node, f"explain: {node.layer}'s symbolic form {form!r} is not a "
                                  f"Combine with one weight per body")
@@ -209,7 +214,10 @@ class _Builder:
             raise self.err(node, f"explain: unknown linear map {lin!r} in {node.layer}'s form")
         sigma = self.entry(SIGMA, h, shape_out)
         eqs = [_eq(sigma, scale * L(SIGMA) + bias)]
-        theta = scale * L(THETA) + (sigma if form.weight else 0)
+        if form.fan_in is not None:   # standard parameterization: the weights' own gradients
+            theta = scale * L(THETA) + form.fan_in * L(SIGMA) + (1 if form.trained_bias else 0)
+        else:
+            theta = scale * L(THETA) + (sigma if form.weight else 0)
         eqs.append(_eq(self.entry(THETA, h, shape_out), theta))
         self._add(f"{h}. {title}", node, eqs, notes=notes, pad=pad)
 

@@ -138,6 +138,8 @@ SIGNATURES = {
         "init": ("key", "c_in", "c_out", "args", "nspatial"),  # -> params pytree
         "demand": ("args", "out_diag"),                     # -> in_diag
         "symbolic": ("args", "in_shape"),                   # -> symbolic.Affine | Pointwise
+        "theta_at_zero": ("args",),                         # if a function: -> "zero" | "nngp" | None
+        "mc_bias": ("args",),
     },
     "activation": {
         "shape": ("in_shape", "args"),
@@ -148,6 +150,8 @@ SIGNATURES = {
         "pair": ("c", "v1", "v2", "args"),                  # -> (Σ', Σ̇)
         "fn": ("x", "args"),                                # φ(x)
         "function": ("args",),                              # -> φ's name, for explain
+        "theta_at_zero": ("args",),
+        "mc_bias": ("args",),
     },
     "block": {
         "shape": ("in_shape", "args", "body_shapes"),
@@ -158,6 +162,8 @@ SIGNATURES = {
         "symbolic": ("args", "in_shape", "bodies"),         # -> symbolic.Combine
         "terms": ("node",),                                 # -> chains of nodes it combines
         "validate": ("node",),                              # -> None or a message
+        "theta_at_zero": ("args",),
+        "mc_bias": ("args",),
     },
 }
 
@@ -171,6 +177,8 @@ class Rule:
       (Θ' = Σ': a layer whose only parameters are one affine map of its input,
       as Dense), or None (unknown: the compiler runs the rule with Θ = 0 as it
       is). The compiler skips Θ up to the first rule that is not ``"zero"``.
+      It may be a function of the layer's arguments returning one of these
+      (Dense's is ``"nngp"`` in the NTK parameterization, None in the standard).
     * ``fresh`` — the output is uncorrelated with the input and with anything
       computed before (it ends in zero-mean weights used nowhere else).
     * ``gaussian_out`` — the output's channels are i.i.d. Gaussian processes
@@ -188,6 +196,18 @@ class Rule:
       a callable ``(state, args, in_shape) -> State`` of its own (GraphAgg, the
       graph readouts), or None (graph Grams of a net holding it take the
       padded path).
+    * ``mc_bias`` — ``verify``'s allowance for the finite-width bias
+      E K̂ − K that this layer's weights add where they read a hidden
+      (width-channel) stream, in units of 1/width (a number, or a function
+      of the arguments). 1.0 covers Dense and Conv with a margin of about 3
+      (docs/verification.md); a layer whose output depends on averages of
+      its own input more than linearly (unnormalised attention) states more.
+      A block's body counts once per pass (``body.passes``, a recurrent
+      cell's T steps).
+    * ``reads_width`` — the finite ``init``/``apply`` read ``args["in_width"]``,
+      the width of the input stream as the net declares it
+      (:attr:`~ntkc.shapes.Shape.width`; a standard-parameterized layer's
+      NTK term is that fan-in times Σ).
     """
     name: str
     params: tuple
@@ -198,7 +218,7 @@ class Rule:
     symbolic: Callable | None = None
     demand: Callable = _same_demand
     init: Callable | None = None
-    theta_at_zero: str | None = None
+    theta_at_zero: str | Callable | None = None
     fresh: bool = False
     gaussian_out: str = "if_input"
     needs_gaussian: bool = False
@@ -206,6 +226,8 @@ class Rule:
     writes_width: bool = False
     positionwise: bool = False
     joint: Any = None
+    reads_width: bool = False
+    mc_bias: float | Callable = 1.0
 
     kind = "layer"
 
@@ -220,6 +242,15 @@ class Rule:
         if self.kind != "layer":
             return self.kind
         return "weight" if self.has_params else "linear"
+
+    def mc_bias_for(self, args) -> float:
+        """``mc_bias`` for a layer with these arguments."""
+        return float(self.mc_bias(args) if callable(self.mc_bias) else self.mc_bias)
+
+    def theta_at_zero_for(self, args) -> str | None:
+        """``theta_at_zero`` for a layer with these arguments."""
+        how = self.theta_at_zero
+        return how(args) if callable(how) else how
 
     def param(self, name) -> Param | None:
         for p in self.params:
@@ -309,15 +340,27 @@ def register(rule: Rule) -> Rule:
         if fn is not None and not _accepts(fn, len(params)):
             fail(f"{name} must take ({', '.join(params)})")
     for name, allowed in _CHOICES.items():
+        if name == "theta_at_zero" and callable(rule.theta_at_zero):
+            continue  # its arity is checked with the other callables
         if getattr(rule, name) not in allowed:
             fail(f"{name} must be one of {allowed}, not {getattr(rule, name)!r}")
     if not (rule.joint in (None, "same") or (callable(rule.joint)
                                                 and _accepts(rule.joint, len(SIGNATURES[rule.kind]["kernel"])))):
         fail(f'joint must be None, "same" or a callable ({", ".join(SIGNATURES[rule.kind]["kernel"])})')
-    if rule.theta_at_zero == "nngp" and not rule.has_params:
+    if _theta_at_zero_by_default(rule) == "nngp" and not rule.has_params:
         fail('theta_at_zero="nngp" (Θ\' = Σ\' from Θ = 0) needs parameters')
     LAYERS[rule.name] = rule
     return rule
+
+
+def _theta_at_zero_by_default(rule):
+    """``theta_at_zero`` with the default arguments (as given, if no function)."""
+    if not callable(rule.theta_at_zero):
+        return rule.theta_at_zero
+    try:
+        return rule.theta_at_zero({p.name: p.default for p in rule.params})
+    except Exception:  # a required argument: nothing to say before the layer is used
+        return None
 
 
 def _accepts(fn, n: int) -> bool:
@@ -341,6 +384,16 @@ def lookup(name: str) -> Rule | None:
 def all_layers() -> dict:
     from . import rules  # noqa: F401
     return dict(LAYERS)
+
+
+def sum_width(a, b, what: str):
+    """The width (finite channel count, see :class:`~ntkc.shapes.Shape`) of
+    a sum of two streams: whichever is known; two known ones must agree, as
+    stax's FanInSum needs equal shapes."""
+    if a is not None and b is not None and a != b:
+        raise ShapeError(f"{what} adds streams of width {a} and {b}; give the weight layers "
+                         f"that write them the same width=")
+    return a if a is not None else b
 
 
 def weight_layers() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -13,17 +13,27 @@ class Shape:
     ``(T,)`` for a sequence, ``(H, W)`` for an image and ``(None,)`` for a
     graph, whose node count is known only from the data. ``channels`` is the
     input's channel count (the kernel does not depend on hidden widths).
+
+    ``width`` is the finite channel count of the stream as stax's
+    ``kernel_fn`` tracks it (``k.shape1[channel_axis]``): the input's
+    channels, then a weight layer's ``width=`` (None where it gives none),
+    multiplied by Flatten, added by Concat. Only a standard-parameterized
+    weight layer reads it (its NTK term is fan-in × Σ); None means unknown.
     """
     kind: str  # "vector" | "sequence" | "image" | "graph"
     spatial: tuple = ()
     channels: int | None = None
+    width: int | None = None
 
     @property
     def nspatial(self) -> int:
         return len(self.spatial)
 
     def with_spatial(self, spatial) -> "Shape":
-        return Shape(self.kind, tuple(spatial), self.channels)
+        return replace(self, spatial=tuple(spatial))
+
+    def with_width(self, width) -> "Shape":
+        return replace(self, width=width)
 
     def describe(self) -> str:
         if self.kind == "vector":

@@ -16,14 +16,15 @@ returns a :class:`~ntkc.stax_net.Layer`, which unpacks to
   It composes with ``jax.jit``/``vmap``/``grad`` like any ``ntkc.Kernel``.
 - ``init_fn(key, input_shape) -> (output_shape, params)`` and
   ``apply_fn(params, x)`` are the finite network of ``ntkc.finite`` built
-  from the same source, in the NTK parameterization. ntkc's finite networks
+  from the same source (a standard-parameterized layer's params hold its
+  weights in units of their initial spread, see docs/migrating.md). ntkc's finite networks
   have one hidden width: every hidden weight layer gets the largest
   ``out_dim``/``out_chan`` given, and the last top-level weight layer its own
   (the infinite-width kernel does not depend on widths; ``FanInConcat``
   still weighs its branches by theirs, as stax does).
 
 A stax layer or argument ntkc lacks is an :class:`~ntkc.NtkError` naming it
-(``Dropout``, ``SumPool``, ``parameterization='standard'``, ``CAUSAL``
+(``Dropout``, ``SumPool``, ``s`` other than (1, 1), ``CAUSAL``
 padding, …). docs/migrating.md has the mapping table.
 """
 
@@ -74,10 +75,21 @@ def _stds(who, W_std, b_std) -> str:
     return text if b_std is None else text + f", b_std={_num(who, 'b_std', b_std)}"
 
 
-def _parameterization(who, parameterization):
-    if parameterization != "ntk":
-        raise _error(f"stax.{who}(parameterization={parameterization!r}): ntkc has the NTK "
-                     f"parameterization only (parameterization='ntk')")
+def _affine(who, width, W_std, b_std, parameterization, s) -> str:
+    """The arguments Dense and Conv share: the width (stax tracks it, and a
+    standard layer's kernel reads its input's), the stds, the parameterization."""
+    p = parameterization.lower() if isinstance(parameterization, str) else parameterization
+    if p not in ("ntk", "standard"):
+        raise _error(f"stax.{who}(parameterization={parameterization!r}): ntkc has "
+                     f"parameterization='ntk' and 'standard'")
+    if p == "standard" and tuple(s) != (1, 1):
+        raise _error(f"stax.{who}(s={tuple(s)!r}): ntkc's standard parameterization has "
+                     f"s=(1, 1) only (widths are the layers' out_dim/out_chan)")
+    text = f"width={width}, {_stds(who, W_std, b_std)}"
+    if p == "standard":
+        # stax's b_std=None is no bias, which the standard NTK tells from b_std=0
+        text += (", bias=false" if b_std is None else "") + ', parameterization="standard"'
+    return text
 
 
 def _padding(who, padding, allowed) -> str:
@@ -111,32 +123,33 @@ def _keep(*checks):
 # -- weight layers ---------------------------------------------------------------------
 def Dense(out_dim, W_std=1.0, b_std=None, batch_axis=0, channel_axis=-1,
           parameterization="ntk", s=(1, 1)):
-    """Fully connected over channels: ``.ntk`` ``Dense(W_std, b_std)``; out_dim
-    is the finite width (``s`` only matters for the standard parameterization)."""
-    _parameterization("Dense", parameterization)
+    """Fully connected over channels: ``.ntk`` ``Dense(width=out_dim, W_std,
+    b_std[, parameterization])``; the standard parameterization with
+    ``s=(1, 1)`` (its kernel reads the widths; ``b_std=None`` is
+    ``bias=false``)."""
     out = _width("Dense", "out_dim", out_dim)
+    text = _affine("Dense", out, W_std, b_std, parameterization, s)
     axes = _axes("Dense", batch_axis, channel_axis)
 
     def shape(st):
         axes(st)
         return out, st.spatial
-    return _atom(f"Dense({out_dim})", f"Dense({_stds('Dense', W_std, b_std)})", shape, out)
+    return _atom(f"Dense({out_dim})", f"Dense({text})", shape, out)
 
 
 def Conv(out_chan, filter_shape, strides=None, padding="VALID", W_std=1.0, b_std=None,
          dimension_numbers=None, parameterization="ntk", s=(1, 1)):
     """Convolution: ``.ntk`` ``Conv(kernel, stride, padding, W_std, b_std)``,
     stax's default padding VALID and strides 1 written out."""
-    _parameterization("Conv", parameterization)
     out = _width("Conv", "out_chan", out_chan)
+    affine = _affine("Conv", out, W_std, b_std, parameterization, s)
     window = _int_tuple("Conv", "filter_shape", filter_shape)
     strides = (1,) * len(window) if strides is None else _int_tuple("Conv", "strides", strides)
     if len(strides) != len(window):
         raise _error(f"stax.Conv: strides {strides} and filter_shape {window} differ in length")
     pad = _padding("Conv", padding, ("same", "valid", "circular"))
     _dimension_numbers(dimension_numbers, len(window))
-    text = (f'Conv(kernel={ints(window)}, stride={ints(strides)}, padding="{pad}", '
-            f'{_stds("Conv", W_std, b_std)})')
+    text = f'Conv(kernel={ints(window)}, stride={ints(strides)}, padding="{pad}", {affine})'
     return _atom(f"Conv({out_chan}, {window})", text,
                  lambda st: (out, window_sizes(st.spatial, window, strides, pad, "Conv")), out)
 

@@ -36,9 +36,10 @@ C, V1, V2 = sp.symbols("Sigma_12 Sigma_11 Sigma_22", real=True)
 T = sp.Symbol("Theta_12", real=True)   # Θ(x, x') of the layer's input
 OUT = sp.Symbol("Sigma_out", real=True)  # the layer's own Σ'(x, x'), for Θ' rules
 
-SIGMA, DOT, THETA, ANGLE = 0, 1, 2, 3
+SIGMA, DOT, THETA, ANGLE, ATTEND = 0, 1, 2, 3, 4
 _NAMES = {SIGMA: (r"\Sigma", "Σ"), DOT: (r"\dot{\Sigma}", "Σ̇"), THETA: (r"\Theta", "Θ"),
-          ANGLE: (r"\theta", "θ")}   # ANGLE: an activation's angle, named for display
+          ANGLE: (r"\theta", "θ"),   # ANGLE: an activation's angle, named for display
+          ATTEND: (r"\mathcal{G}", "G")}  # ATTEND: an attention matrix G(x, x)[p, p']
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -107,11 +108,53 @@ class Diagonal:
 @dataclass(frozen=True)
 class Affine:
     """Σ' = scale·L(Σ) + bias; Θ' = scale·L(Θ), plus Σ' for a weight layer
-    (its weights and biases add their own gradient term)."""
+    (its weights and biases add their own gradient term). A weight layer in
+    the standard parameterization gives its declared ``fan_in``: its
+    gradient term is then fan_in·L(Σ), plus 1 with a ``trained_bias``."""
     scale: sp.Expr
     bias: sp.Expr
     weight: bool
     linear: object = Identity()
+    fan_in: int | None = None
+    trained_bias: bool = False
+
+
+@dataclass(frozen=True)
+class Attend:
+    """Mixing positions with weights built from the input's own covariance:
+    G_x(p, p') = ρ(logit·Σ(x, x)(p, p')), ρ the ``mechanism`` ("softmax" over
+    every p', or "identity", "abs", "relu" elementwise), and
+
+        Σ'(p, q) = scale·Σ_{p',q'} G_x(p, p') Σ(p', q') G_x'(q, q') + bias,
+        Θ'(p, q) = scale·Σ_{p',q'} G_x(p, p') Θ(p', q') G_x'(q, q') + grad·(Σ' − bias) + bias,
+
+    ``grad`` counting the weight matrices whose own gradients each add
+    scale·G Σ G'ᵀ (SelfAttention's value and output weights: 2)."""
+    logit: sp.Expr
+    mechanism: str
+    scale: sp.Expr
+    bias: sp.Expr
+    grad: int
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """A block whose one body (the cell) runs at every time step with the same
+    weights. Over every pair of time steps (t, t') of the input sequence, with
+    h⁰ = 0, ``rounds`` rounds of
+
+        Σ_g(t, t') = state·Σ_h(t−1, t'−1) + drive·Σ_x(t, t') + bias,
+        Θ_g(t, t') = Σ_g(t, t') + state·Θ_h(t−1, t'−1) + drive·Θ_x(t, t'),
+        (Σ_h, Θ_h) = the cell's rules on (Σ_g, Θ_g),
+
+    (entries at t − 1 < 0 are 0) reach the recurrence's fixed point; the output
+    is Σ_h, Θ_h at (T, T) (``readout="last"``) or their mean over all pairs
+    (``"mean"``)."""
+    state: sp.Expr
+    drive: sp.Expr
+    bias: sp.Expr
+    rounds: int
+    readout: str
 
 
 @dataclass(frozen=True)

@@ -203,10 +203,13 @@ def architectures(draw, input_kind: str | None = None, max_depth: int = 4, inclu
         """Append the first layer (in a drawn order) that the checker accepts."""
         first = draw(st.sampled_from(names))  # uniform; the fallback order is not
         for layer_name in [first] + [n for n in draw(st.permutations(names)) if n != first]:
-            layer = draw(_call(layer_name, spatial))
-            if layer is not None and _valid(header, layers + [layer], readout) is not None:
-                layers.append(layer)
-                return True
+            # a few draws per layer: some argument combinations are refused
+            # (bias=false with a b_std, a standard layer whose input has no width)
+            for _ in range(3):
+                layer = draw(_call(layer_name, spatial))
+                if layer is not None and _valid(header, layers + [layer], readout) is not None:
+                    layers.append(layer)
+                    return True
         return False
 
     layers = []

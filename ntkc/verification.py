@@ -244,7 +244,8 @@ def verify(kernel: Kernel, x1, x2=None, width: int = DEFAULT_WIDTH,
       probability ≤ α/2, and the verdict with probability ≤ α (default 1e-3).
     * b = ``BIAS_PER_LAYER`` · L / width, an allowance for the finite-width
       bias E K̂ − K = O(1/width), which does not average away over draws
-      (L = weight layers that read a width-channel input, at least 1). The
+      (L = weight layers that read a width-channel input, at least 1, each
+      weighted by its rule's ``mc_bias``; a recurrent cell once per step). The
       constant is measured on the golden architectures
       (docs/verification.md); it is small next to z·SE at the widths used,
       so real errors of a few percent still fail.
@@ -389,17 +390,26 @@ def _spatial(state):
 
 
 def _depths(fnet: FiniteNet) -> dict:
-    """Hidden weight layers up to and including each layer, on the longest path."""
+    """The bias allowance, in units of 1/width, up to and including each layer
+    on the longest path: each weight layer that reads a hidden stream adds its
+    rule's ``mc_bias`` (1 for Dense and Conv), a block's own weights add theirs,
+    and a block whose body runs several times in sequence (a recurrent cell's
+    T steps) counts the body and its own weights once per pass."""
     out = {}
 
     def go(layers, count, wide):
         for lay in layers:
+            rule, args = lay.node.rule, lay.node.kwargs
             if lay.bodies:
-                ends = [go(body, count, wide) for body in lay.bodies]
-                count = max(c for c, _ in ends)
-                wide = wide or any(w for _, w in ends)
-            elif lay.node.rule.writes_width:
-                count += int(wide)
+                passes = rule.body.passes(lay.node)
+                own = rule.mc_bias_for(args) if rule.has_params else 0.0
+                start = count
+                ends = [go(body, count + own * int(wide or passes > 1), wide or rule.has_params)
+                        for body in lay.bodies]
+                count = start + passes * (max(c for c, _ in ends) - start)
+                wide = wide or rule.has_params or any(w for _, w in ends)
+            elif rule.writes_width:
+                count += rule.mc_bias_for(args) * int(wide)
                 wide = True
             out[lay.path] = count
         return count, wide

@@ -119,12 +119,17 @@ def test_errors_carry_positions(source, line, col, message):
     assert message in str(e.value)
 
 
-def test_explain_refuses_cleanly():
-    """explain has no form for attention yet (see docs/language.md); it says so."""
-    from ntkc.explain import explain
-    net = ntkc.check_source(SEQ + "net n { Dense SelfAttention GlobalAvgPool Dense }")
-    with pytest.raises(ntkc.NtkError, match="SelfAttention has no symbolic form"):
-        explain(net)
+@pytest.mark.parametrize("name", ["seq_relu_after_dense", "img_abs_stacked", "img_identity_first",
+                                  "seq_transformer_block"])
+def test_explain_evaluates_to_the_golden(name):
+    """explain's equations for attention (G = ρ(QK·Σ(x, x)), Σ' = OV²·G Σ G'ᵀ + b²,
+    Θ' with 2·OV²·G Σ G'ᵀ), lambdified, give stax's kernels."""
+    z, kernel = golden(name)
+    expl = kernel.explain()
+    assert "G⁽" in expl.text() and r"\mathcal{G}" in expl.latex()
+    nngp, ntk = expl.evaluate(z["x1"][:3], z["x2"][:2])
+    assert rel(nngp, z["nngp_12"][:3, :2]) < 1e-6
+    assert rel(ntk, z["ntk_12"][:3, :2]) < 1e-6
 
 
 # -- the finite layer -----------------------------------------------------------------------

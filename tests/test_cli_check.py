@@ -172,6 +172,7 @@ def test_gntk_example_lowers_like_the_reference_network():
 def test_mlp_example_is_the_one_in_the_language_contract():
     import ntkc
     checked = ntkc.check_source((EXAMPLES / "mlp.ntk").read_text())
+    DENSE = {"W_std": 1.5, "b_std": 0.05, "width": None, "parameterization": "ntk", "bias": True}
     assert checked.input.channels == 8
     assert [(n.layer, n.kwargs) for n in checked.layers] == (
-        [("Dense", {"W_std": 1.5, "b_std": 0.05}), ("Relu", {})] * 4 + [("Dense", {"W_std": 1.5, "b_std": 0.05})])
+        [("Dense", DENSE), ("Relu", {})] * 4 + [("Dense", DENSE)])

@@ -82,7 +82,7 @@ def test_syntax_errors(src, line, column, message):
     (V + "net n { Foo }", 2, 9, "unknown layer 'Foo'"),
     (V + "def block() { Dense }\nnet n { blok }", 3, 9, "unknown layer 'blok'; did you mean 'block'?"),
     (V + "net n { Dense(W_sd=1) }", 2, 15, "Dense has no argument 'W_sd'; did you mean 'W_std'?"),
-    (V + "net n { Dense(alpha=1) }", 2, 15, "Dense has no argument 'alpha' (it takes W_std, b_std)"),
+    (V + "net n { Dense(alpha=1) }", 2, 15, "Dense has no argument 'alpha' (it takes W_std, b_std, width, parameterization, bias)"),
     (V + "net n { Relu(x=1) }", 2, 14, "Relu takes no arguments"),
     (V + "def a(w) { Dense(W_std=w) }\nnet n { a(v=1) }", 3, 11, "def 'a' has no parameter 'v' (it takes w)"),
     (V + "def a(wide) { Dense(W_std=wide) }\nnet n { a(wdie=1) }", 3, 11,
@@ -150,12 +150,14 @@ def test_wrong_type_or_value(src, line, column, message):
     # stax habits: a width first is a positioned error that shows the keyword form
     (V + "net n { Dense(512) Relu Dense }", 2, 15,
      "Dense takes keyword arguments only, e.g. Dense(W_std=…, b_std=…): in stax the first "
-     "argument of Dense is an output width, which the infinite-width kernel does not have "
-     "(finite networks take their width from ntkc verify --width)"),
+     "argument of Dense is an output width, written width=… here (only the standard "
+     "parameterization's kernel reads it; finite networks take their width from ntkc verify "
+     "--width)"),
     ("input image(height=4, width=4, channels=2)\nnet n { Conv(64, (3, 3)) Relu GlobalAvgPool "
      "Dense }", 2, 14, "Conv takes keyword arguments only, e.g. Conv(kernel=…): in stax the "
-     "first argument of Conv is an output width, which the infinite-width kernel does not have "
-     "(finite networks take their width from ntkc verify --width)"),
+     "first argument of Conv is an output width, written width=… here (only the standard "
+     "parameterization's kernel reads it; finite networks take their width from ntkc verify "
+     "--width)"),
     (V + "net n { Relu(1) }", 2, 14, "Relu takes no arguments but 1 was given"),
     (V + "def blk(w) { Dense(W_std=w) }\nnet n { blk(1, 2) }", 3, 16, "def 'blk' takes 1 argument but 2 were given"),
     (V + "net n { Dense(W_std=sqrt()) }", 2, 21, "sqrt takes 1 argument but 0 were given"),

@@ -214,13 +214,8 @@ def _sources(every):
             names = net_names(parse(path.read_text(), str(path)))
         except ntkc.NtkError:
             names = [None]  # _explains fails on it with the parse error
-        # explain's forms (Pointwise, Affine) cannot state SelfAttention's rule yet
-        # (docs/language.md §7.1); strict, so these flip when explain learns it.
-        marks = (pytest.mark.xfail(strict=True, raises=ntkc.NtkError,
-                                   reason="explain has no form for SelfAttention yet"),) \
-            if "SelfAttention" in path.read_text() else ()
         for name in (names if every else names[-1:]):
-            out.append(pytest.param(path, name, id=f"{path.stem}-{name}", marks=marks))
+            out.append(pytest.param(path, name, id=f"{path.stem}-{name}"))
     return out
 
 

@@ -208,7 +208,7 @@ class Generator:
 
         def expand(va, vb=None):
             vb = (va / 2 if half else dv) if vb is None else vb
-            out = [("Dense", {"W_std": va, "b_std": vb}, ())]
+            out = [("Dense", {**defaults("Dense"), "W_std": va, "b_std": vb}, ())]
             if act:
                 out.append((act, defaults(act), ()))
             if inner:

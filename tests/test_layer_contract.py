@@ -31,8 +31,11 @@ def ACT(act):
     return VEC(f"Dense(W_std=1.3, b_std=0.2) {act} Dense")
 #: One small net per layer, using it where its rule matters.
 EXAMPLES = {
-    "Dense": VEC("Dense(W_std=1.4, b_std=0.1) Relu Dense"),
-    "Conv": SEQ("Conv(kernel=3, W_std=1.2, b_std=0.1) Relu GlobalAvgPool Dense"),
+    # each weight layer in both parameterizations (the standard one reads the widths)
+    "Dense": VEC('Dense(W_std=1.4, b_std=0.1, width=16) Relu '
+                 'Dense(W_std=1.2, width=8, parameterization="standard") Erf Dense'),
+    "Conv": SEQ('Conv(kernel=3, W_std=1.2, b_std=0.1, width=6) Relu '
+                'Conv(kernel=2, bias=false, parameterization="standard") Relu GlobalAvgPool Dense'),
     "Relu": ACT("Relu"),
     "Erf": ACT("Erf(a=1.2, b=0.8, c=0.1)"),
     "GraphAgg": GRAPH("Dense GraphAgg(norm=\"mean\") Relu GlobalSumPool Dense"),

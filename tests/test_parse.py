@@ -27,11 +27,13 @@ def lowered(src, net=None, readout=True):
     return simple(checked.layers)
 
 
-DENSE = {"W_std": 1.0, "b_std": 0.0}
+# width/parameterization/bias: the standard-parameterization arguments, at their defaults
+PZ = {"width": None, "parameterization": "ntk", "bias": True}
+DENSE = {"W_std": 1.0, "b_std": 0.0, **PZ}
 
 
 def dense(w=1.0, b=0.0, shape="vector"):
-    return ("Dense", {"W_std": w, "b_std": b}, shape)
+    return ("Dense", {"W_std": w, "b_std": b, **PZ}, shape)
 
 
 RELU = ("Relu", {}, "vector")
@@ -82,8 +84,11 @@ def test_byte_order_mark_is_dropped():
 def test_input_kinds(line, shape):
     readout = "" if shape.kind == "vector" else "GlobalSumPool"
     checked = ntkc.check_source(f"input {line}\nnet n {{ Dense {readout} }}")
+    shape = shape.with_width(shape.channels)  # the input's width is its channel count
     assert checked.input == shape
-    assert checked.layers[0].in_shape == shape and checked.layers[0].out_shape == shape
+    # Dense without width= leaves the width unknown (only a standard layer needs it)
+    assert checked.layers[0].in_shape == shape
+    assert checked.layers[0].out_shape == shape.with_width(None)
     assert checked.output.kind == "vector" and checked.output.spatial == ()
 
 

@@ -17,7 +17,8 @@ X = np.random.default_rng(0).normal(size=(3, 4))
     (lambda: stax.Dropout(0.5), r"stax\.Dropout has no ntkc equivalent"),
     (lambda: stax.SumPool((2, 2)), r"stax\.SumPool"),
     (lambda: stax.FanInProd(), r"stax\.FanInProd"),
-    (lambda: stax.Dense(8, parameterization="standard"), r"parameterization='standard'"),
+    (lambda: stax.Dense(8, parameterization="standard", s=(2, 2)), r"s=\(2, 2\).*s=\(1, 1\) only"),
+    (lambda: stax.Conv(8, (3, 3), parameterization="mup"), r"parameterization='mup'"),
     (lambda: stax.Conv(8, (3, 3), padding="CAUSAL"), r"padding='CAUSAL'.*'SAME', 'VALID', 'CIRCULAR'"),
     (lambda: stax.AvgPool((2, 2), padding="CIRCULAR"), r"AvgPool\(padding='CIRCULAR'\)"),
     (lambda: stax.Conv(8, (3, 3), dimension_numbers=("NCHW", "OIHW", "NCHW")), "dimension_numbers"),
@@ -126,3 +127,23 @@ def test_graphs_with_pattern():
         kernel_fn(f, None, "ntk")
     _, params = init_fn(jax.random.PRNGKey(0), f.shape)
     assert apply_fn(params, f, pattern=a).shape == (2, 1)
+
+
+def test_standard_parameterization_is_stax_s():
+    """stax.Dense/Conv(parameterization='standard') compile to the .ntk
+    standard layers, widths and b_std=None (no bias) included: the kernels
+    equal the standard goldens made from neural-tangents itself."""
+    from conftest import GOLDEN
+    z = np.load(GOLDEN / "standard" / "cnn_mixed_nobias.npz")
+    _, _, kernel_fn = stax.serial(
+        stax.Conv(6, (3, 3), padding="SAME", W_std=1.2, b_std=0.1), stax.Relu(),
+        stax.Conv(10, (2, 2), padding="VALID", W_std=1.3, parameterization="standard"),
+        stax.Relu(), stax.Conv(7, (2, 2), padding="CIRCULAR", W_std=1.1, b_std=0.2), stax.Erf(),
+        stax.Flatten(), stax.Dense(1, W_std=1.0, parameterization="Standard"))
+    got = kernel_fn(z["x1"], z["x2"])
+    np.testing.assert_allclose(got.ntk, z["ntk_12"], rtol=0, atol=1e-6 * np.abs(z["ntk_12"]).max())
+    np.testing.assert_allclose(got.nngp, z["nngp_12"], rtol=0, atol=1e-6 * np.abs(z["nngp_12"]).max())
+    init_fn, apply_fn, _ = stax.serial(stax.Dense(16, parameterization="standard"), stax.Relu(),
+                                       stax.Dense(1, b_std=0.1, parameterization="standard"))
+    out_shape, params = init_fn(jax.random.PRNGKey(0), (3, 4))
+    assert out_shape == (3, 1) and apply_fn(params, X).shape == (3, 1)

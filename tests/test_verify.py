@@ -356,3 +356,22 @@ def test_every_golden_architecture_agrees(name):
 def test_cli_verify_every_example(path, capsys):
     code = main(["verify", str(EXAMPLES / path), "--width", "128", "--samples", "32", "--n", "4"])
     assert code == 0, capsys.readouterr().out
+
+
+def test_bias_allowance_is_each_rules_mc_bias():
+    """verify's bias allowance adds each hidden-reading weight layer's
+    ``mc_bias`` (Dense 1, unnormalised attention 30) and counts a recurrent
+    cell, with the block's own weights, once per time step."""
+    from ntkc.finite import finite_net
+    from ntkc.verification import _depths
+
+    def units(src):
+        fnet = finite_net(ntkc.compile(src).net, width=8)
+        return _depths(fnet)[fnet.layers[-1].path]
+    seq = "input sequence(length=4, channels=2)\n"
+    assert units(seq + "net n { Dense Relu Dense Relu GlobalAvgPool Dense }") == 2
+    assert units(seq + 'net n { Dense SelfAttention(mechanism="identity") Relu GlobalAvgPool '
+                       'Dense }') == 31
+    assert units(seq + "net n { Dense SelfAttention Relu GlobalAvgPool Dense }") == 6
+    # 4 steps × (W h + U x: 2, the cell's Dense: 1), then the readout Dense
+    assert units(seq + "net n { Recurrent { Relu Dense Relu } Dense }") == 4 * 3 + 1

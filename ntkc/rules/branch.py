@@ -20,10 +20,10 @@ first must be fresh, which makes the taps pairwise uncorrelated, so
 
 from ..bodies import BRANCHES, CHAIN, TAPS, branch_weight
 from ..correlation import fresh
-from ..registry import BlockRule, LayerRule, Param, ShapeError, register, weight_layers
+from ..registry import BlockRule, LayerRule, Param, ShapeError, register, sum_width, weight_layers
 
 
-def _same_shapes(what):
+def _same_shapes(what, concat=False):
     def shape(s, args, body_shapes):
         if not body_shapes:
             return s
@@ -32,7 +32,13 @@ def _same_shapes(what):
             if other.spatial != first.spatial or other.kind != first.kind:
                 raise ShapeError(f"the branches of {what} produce different shapes "
                                  f"({first.describe()} and {other.describe()})")
-        return first
+        if concat:  # stax's FanInConcat stacks the branches' channels
+            widths = [b.width for b in body_shapes]
+            return first.with_width(None if None in widths else sum(widths))
+        width = first.width
+        for other in body_shapes[1:]:
+            width = sum_width(width, other.width, what)
+        return first.with_width(width)
     return shape
 
 
@@ -139,7 +145,7 @@ def _concat_apply(params, x, args, ctx, bodies):
 
 
 register(BlockRule(
-    name="Concat", params=(), shape=_same_shapes("Concat"), kernel=_concat_kernel,
+    name="Concat", params=(), shape=_same_shapes("Concat", concat=True), kernel=_concat_kernel,
     apply=_concat_apply, body=BRANCHES,
     doc="channel concatenation: Σ' = Σ_b w_b Σ_b / Σ_b w_b",
     terms=lambda node: list(node.bodies), mixes=True,

@@ -1,5 +1,5 @@
-"""Conv over the spatial axes of sequences and images (stax.Conv, NTK
-parameterization).
+"""Conv over the spatial axes of sequences and images (stax.Conv; NTK or
+standard parameterization, see ``_parameterization``).
 
 Σ'(p, q) = W_std² · mean_{k ∈ window} Σ(s·p + k, s·q + k) + b_std² — the same
 offset k on both sides of a position pair, zero (or wrapped) padding counted
@@ -8,12 +8,14 @@ With only same-position pairs kept (after demand analysis) the rule is the
 same windowed mean on the diagonal.
 """
 
+import math
+
 import jax
-import jax.numpy as jnp
 from jax import lax
 
 from ..registry import LayerRule, Param, ShapeError, register
 from ..state import materialise
+from . import _parameterization as pz
 from ._spatial import pad_axes, per_axis, window_mean, window_plan
 
 
@@ -29,7 +31,7 @@ def shape(s, args):
     if s.kind not in ("sequence", "image"):
         raise ShapeError(f"Conv needs a sequence or an image, but its input is {s.with_article()}")
     _, _, out, _ = _plan(s, args)
-    return s.with_spatial(out)
+    return s.with_spatial(out).with_width(pz.check(s, args, "Conv"))
 
 
 def _window_mean(a, d, window, stride, out, pads, circular, paired):
@@ -48,15 +50,12 @@ def kernel(state, args, in_shape):
     d = in_shape.nspatial
     circular = args["padding"] == "circular"
     paired = not state.diag
-    w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
 
     def conv(a):
         return _window_mean(a, d, window, stride, out, pads, circular, paired)
 
-    new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
-    if state.ntk is None:
-        return new
-    return new.replace(ntk=w2 * conv(state.ntk) + new.nngp)
+    fan_in = None if in_shape.width is None else in_shape.width * math.prod(window)
+    return pz.kernel(state, args, fan_in, conv)
 
 
 def symbolic(args, in_shape):
@@ -65,14 +64,20 @@ def symbolic(args, in_shape):
     window, stride, out, pads = _plan(in_shape, args)
     linear = Window(window, stride, tuple(lo for lo, _ in pads), tuple(in_shape.spatial),
                     circular=args["padding"] == "circular", tied=True)
-    return Affine(const(args["W_std"]) ** 2, const(args["b_std"]) ** 2, weight=True, linear=linear)
+    b2 = const(args["b_std"]) ** 2 if args["bias"] else 0
+    if pz.standard(args):
+        return Affine(const(args["W_std"]) ** 2, b2, weight=True, linear=linear,
+                      fan_in=in_shape.width * math.prod(window), trained_bias=args["bias"])
+    return Affine(const(args["W_std"]) ** 2, b2, weight=True, linear=linear)
 
 
 def init(key, c_in, c_out, args, nspatial):
     window = per_axis(args["kernel"], nspatial, "kernel")
     kw, kb = jax.random.split(key)
-    return {"W": jax.random.normal(kw, window + (c_in, c_out)),
-            "b": jax.random.normal(kb, (c_out,))}
+    params = {"W": jax.random.normal(kw, window + (c_in, c_out))}
+    if args["bias"]:
+        params["b"] = jax.random.normal(kb, (c_out,))
+    return params
 
 
 def apply(params, x, args, ctx):
@@ -90,8 +95,9 @@ def apply(params, x, args, ctx):
         padding = "VALID"
     else:
         padding = args["padding"].upper()
-    y = lax.conv_general_dilated(x, params["W"], stride, padding, dimension_numbers=dims)
-    return (args["W_std"] / jnp.sqrt(fan_in)) * y + args["b_std"] * params["b"]
+    return pz.forward(params, args, fan_in, math.prod(window),
+                      lambda w: lax.conv_general_dilated(x, w, stride, padding,
+                                                         dimension_numbers=dims))
 
 
 register(LayerRule(
@@ -102,8 +108,10 @@ register(LayerRule(
             Param("padding", "str", "same", choices=("same", "valid", "circular"),
                   positional=False, ignore_case=True),
             Param("W_std", "float", 1.0, low=0.0, positional=False),
-            Param("b_std", "float", 0.0, low=0.0, positional=False)),
+            Param("b_std", "float", 0.0, low=0.0, positional=False)) + pz.params(),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
-    theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True,
-    doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",
+    theta_at_zero=pz.theta_at_zero, fresh=True, gaussian_out="always", writes_width=True,
+    reads_width=True,
+    doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std² (standard: "
+        "Θ' = N·|k|·mean_k Σ + W_std²·mean_k Θ + 1)",
 ))

@@ -1,40 +1,45 @@
 """Dense: fully connected over the channel axis, at every position.
 
-Σ' = W_std²·Σ + b_std²,  Θ' = Σ' + W_std²·Θ.
+NTK parameterization: Σ' = W_std²·Σ + b_std², Θ' = Σ' + W_std²·Θ.
+Standard (``parameterization="standard"``, see ``_parameterization``): the
+same Σ', and Θ' = N·Σ + W_std²·Θ + 1 (N the input's width; + 1 with a bias).
 """
 
 import jax
-import jax.numpy as jnp
 
 from ..registry import LayerRule, Param, register
+from . import _parameterization as pz
 
 
 def shape(s, args):
-    return s
+    return s.with_width(pz.check(s, args, "Dense"))
 
 
 def kernel(state, args, in_shape):
-    w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
-    new = state.map(lambda a, which: w2 * a + b2, ntk=False)
-    if state.ntk is None:
-        return new
-    return new.replace(ntk=w2 * state.ntk + new.nngp)
+    return pz.kernel(state, args, in_shape.width, lambda a: a)
 
 
 def symbolic(args, in_shape):
-    """For ``explain``: Σ' = W_std²·Σ + b_std², Θ' = Σ' + W_std²·Θ per position pair."""
+    """For ``explain``: Σ' = W_std²·Σ + b_std², Θ' = Σ' + W_std²·Θ per position
+    pair (standard: Θ' = N·Σ + W_std²·Θ + 1)."""
     from ..symbolic import Affine, const
-    return Affine(const(args["W_std"]) ** 2, const(args["b_std"]) ** 2, weight=True)
+    b2 = const(args["b_std"]) ** 2 if args["bias"] else 0
+    if pz.standard(args):
+        return Affine(const(args["W_std"]) ** 2, b2, weight=True,
+                      fan_in=in_shape.width, trained_bias=args["bias"])
+    return Affine(const(args["W_std"]) ** 2, b2, weight=True)
 
 
 def init(key, c_in, c_out, args, nspatial):
     kw, kb = jax.random.split(key)
-    return {"W": jax.random.normal(kw, (c_in, c_out)), "b": jax.random.normal(kb, (c_out,))}
+    params = {"W": jax.random.normal(kw, (c_in, c_out))}
+    if args["bias"]:
+        params["b"] = jax.random.normal(kb, (c_out,))
+    return params
 
 
 def apply(params, x, args, ctx):
-    c_in = x.shape[-1]
-    return (args["W_std"] / jnp.sqrt(c_in)) * (x @ params["W"]) + args["b_std"] * params["b"]
+    return pz.forward(params, args, x.shape[-1], 1, lambda w: x @ w)
 
 
 register(LayerRule(
@@ -42,9 +47,10 @@ register(LayerRule(
     params=(Param("W_std", "float", 1.0, low=0.0, doc="weight standard deviation",
                   positional=False),
             Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation",
-                  positional=False)),
+                  positional=False)) + pz.params(),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
-    theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True, positionwise=True,
-    joint="same",
-    doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ",
+    theta_at_zero=pz.theta_at_zero, fresh=True, gaussian_out="always", writes_width=True,
+    positionwise=True, reads_width=True, joint="same",
+    doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ "
+        "(standard: Θ' = N·Σ + W_std²Θ + 1)",
 ))

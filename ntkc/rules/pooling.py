@@ -19,7 +19,7 @@ def _needs_spatial(name):
     def shape(s, args):
         if s.kind == "vector":
             raise ShapeError(f"{name} needs spatial positions or nodes, but its input is a vector")
-        return VECTOR
+        return VECTOR.with_width(s.width)
     return shape
 
 
@@ -108,7 +108,10 @@ def _flatten_shape(s, args):
                          "varies, so read it out with GlobalSumPool or GlobalAvgPool")
     if s.kind == "vector":
         return s
-    return VECTOR
+    size = s.width
+    for n in s.spatial:
+        size = None if size is None else size * n
+    return VECTOR.with_width(size)  # stax folds positions into channels: width × positions
 
 
 def _flatten_kernel(state, args, in_shape):

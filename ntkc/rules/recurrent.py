@@ -70,6 +70,14 @@ def kernel(state, args, in_shape, bodies):
     return out.replace(nspatial=0, diag=True)
 
 
+def symbolic(args, in_shape, bodies):
+    """For ``explain``: T rounds of Σ_g = W_std²·Σ_h(t−1, t'−1) + U_std²·Σ_x + b_std²
+    (Θ_g likewise) through the cell, then the readout."""
+    from ..symbolic import Recurrence, const
+    return Recurrence(const(args["W_std"]) ** 2, const(args["U_std"]) ** 2,
+                      const(args["b_std"]) ** 2, in_shape.spatial[0], args["readout"])
+
+
 def init(key, c_in, c_out, args, nspatial):
     kw, ku, kb = jax.random.split(key, 3)
     return {"W": jax.random.normal(kw, (c_out, c_out)), "U": jax.random.normal(ku, (c_in, c_out)),
@@ -95,10 +103,14 @@ register(BlockRule(
             Param("b_std", "float", 0.0, low=0.0, doc="bias standard deviation"),
             Param("readout", "str", "last", choices=READOUTS,
                   doc="h_T (last) or the mean of h_1..h_T (mean)")),
-    shape=shape, kernel=kernel, apply=apply, init=init, body=CELL,
+    shape=shape, kernel=kernel, apply=apply, init=init, body=CELL, symbolic=symbolic,
     # Every pair of time steps is read, whatever the output needs.
     demand=lambda args, out_diag, body_in_diag: False,
     # The cell reads W h + U x + b: fresh and Gaussian whatever the input.
     terms=lambda node: [node.bodies[0]], weights_first=True, writes_width=True,
+    # verify's allowance per time step for W h + U x (the cell's layers add
+    # theirs each step): measured 2.5/width over 4 steps and 11–16/width over 8
+    # (benchmarks/mc_bias.py), the NTK's bias growing with the time pairs it sums.
+    mc_bias=2.0,
     doc="h_t = CELL(W h_{t−1} + U x_t + b), weights shared over time; output h_T or mean_t h_t",
 ))

@@ -7,15 +7,15 @@ block whose every term does — see ``ntkc.correlation``), so the kernels add:
 
 from ..bodies import CHAIN
 from ..correlation import fresh
-from ..registry import BlockRule, Param, ShapeError, register, weight_layers
+from ..registry import BlockRule, Param, ShapeError, register, sum_width, weight_layers
 
 
 def shape(s, args, body_shapes):
     (out,) = body_shapes
-    if out != s:
+    if (out.kind, out.spatial) != (s.kind, s.spatial):
         raise ShapeError(f"the body of Residual changes the shape from {s.describe()} to "
                          f"{out.describe()}; x + alpha·BODY(x) needs them equal")
-    return s
+    return s.with_width(sum_width(s.width, out.width, "Residual"))
 
 
 def kernel(state, args, in_shape, bodies):
