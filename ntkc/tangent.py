@@ -78,23 +78,27 @@ def empirical_ntk(fnet, params, x1, x2=None, *, ctx1=None, ctx2=None, outputs: s
     out = np.zeros((n1, n2) + {"mean": (), "diag": (c,), "full": (c, c)}[outputs])
     same = b is None
     b = a if same else b
-    # A row block's Jacobian is kept while its row of the Gram is filled; a
-    # column block's is recomputed per row (never more than two held), unless
-    # x2 is a single block, which is then computed once.
-    single = None
+    # A row block's Jacobian is kept while its row of the Gram is filled.
+    # Column blocks' Jacobians are all kept when they fit in half the budget
+    # (each computed once; for Θ̂(X, X) they are the row blocks too), else
+    # recomputed per row, never more than two held.
+    keep = n2 * c * fnet.num_params() * fnet.dtype.itemsize <= memory / 2
+    kept = {}
+
+    def column(s2):
+        if s2 in kept:
+            return kept[s2]
+        j = jac(params, *_block(b, s2, bb)[0])
+        if keep:
+            kept[s2] = j
+        return j
+
     for s1 in range(0, n1, ba):
-        blk, h1 = _block(a, s1, ba)
-        ja = jac(params, *blk)
+        h1 = min(ba, n1 - s1)
+        ja = column(s1) if same else jac(params, *_block(a, s1, ba)[0])
         for s2 in range(s1 if same else 0, n2, bb):
             h2 = min(bb, n2 - s2)
-            if same and s2 == s1:
-                jb = ja
-            elif single is not None:
-                jb = single
-            else:
-                jb = jac(params, *_block(b, s2, bb)[0])
-                if not same and n2 <= bb:
-                    single = jb
+            jb = ja if same and s2 == s1 else column(s2)
             t = np.asarray(contract(ja, jb), np.float64)[:h1, :h2]
             out[s1:s1 + h1, s2:s2 + h2] = t
             if same and s2 != s1:  # Θ̂_cd(x', x) = Θ̂_dc(x, x')
