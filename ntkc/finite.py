@@ -26,6 +26,7 @@ while every stream becomes wide.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import partial
 
@@ -60,6 +61,24 @@ class FiniteNet:
     ``"adjacency" (N, V, V)`` and ``"mask" (N, V)`` for graphs);
     ``intermediates(params, x, ctx)`` returns ``{path: output}`` of every
     layer, bodies included (see :meth:`walk` for the order).
+
+    The parameters are a JAX pytree with a fixed contract, so any JAX optimizer
+    (a hand-written step, optax, ...) can train them:
+
+    * a list with one entry per top-level layer of the net: ``None`` for a
+      layer without parameters, the dict its rule's ``init`` returns otherwise
+      (``Dense``: ``{"W": (C_in, C_out), "b": (C_out,)}``), and for a block
+      ``{"own": ..., "bodies": [list per body, the same way]}``;
+    * every leaf a floating array in the network's ``dtype``, drawn N(0, 1);
+      the layer scales it in ``apply`` (``W_std/√fan_in · W x + b_std · b``),
+      so a gradient step on these leaves is gradient descent in the NTK
+      parameterization;
+    * ``apply`` is a pure function of (params, x): it composes with
+      ``jax.jit``, ``jax.grad``, ``jax.vmap`` and ``jax.jvp``.
+
+    ``apply`` and ``intermediates`` check the parameters' structure and the
+    input's shape (both static, so also under ``jit``) and raise
+    :class:`~ntkc.NtkError` with the expected and the given shape.
     """
 
     def __init__(self, net: CheckedNet, width: int = 1024, out_width: int | None = None,
@@ -178,20 +197,53 @@ class FiniteNet:
 
     # -- the network ------------------------------------------------------------------
     def init(self, key):
-        """All parameters for one draw: a list (one entry per top-level layer)."""
+        """All parameters for one draw: a list (one entry per top-level layer),
+        every leaf N(0, 1); see the class docstring for the pytree contract."""
         return self._init_layers(self.layers, key)
 
     def apply(self, params, x, ctx=None):
-        """The network's output ``(N, C)`` on a batch."""
+        """The network's output ``f(x) = (N, C)`` on a batch ``x`` shaped as the
+        input line declares (``(N, D)`` for ``vector(dim=D)``, ...)."""
+        self.check_params(params)
         return _run(self.layers, params, self._input(x), ctx or {}, None)
 
     def intermediates(self, params, x, ctx=None) -> dict:
         """``{path: (N, *S, C)}``: every layer's output (bodies included)."""
+        self.check_params(params)
         rec = {}
         _run(self.layers, params, self._input(x), ctx or {}, rec)
         return rec
 
+    def check_input(self, x, name: str = "x"):
+        """Raise :class:`~ntkc.NtkError` unless ``x`` is a batch of this net's
+        examples; only shapes are read, so tracers pass too."""
+        shape = self.net.input
+        want = (None,) + tuple(shape.spatial) + (shape.channels,)
+        got = tuple(jnp.shape(x))
+        if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
+            raise NtkError(f"{name} has shape {got}, but the input line declares {shape.kind}: "
+                           f"expected {shape.batch_shape()}")
+
+    def check_params(self, params):
+        """Raise :class:`~ntkc.NtkError` unless ``params`` has :meth:`init`'s
+        structure and leaf shapes."""
+        want = self._shapes()
+        if params is want:
+            return
+        ws, ts = jax.tree_util.tree_flatten(want)
+        try:
+            gs = ts.flatten_up_to(params)
+        except (TypeError, ValueError):
+            given = jax.tree_util.tree_structure(params)
+            raise NtkError(f"params do not have the structure FiniteNet.init returns: "
+                           f"expected {ts}, given {given}") from None
+        for (path, w), g in zip(jax.tree_util.tree_flatten_with_path(want)[0], gs):
+            if tuple(jnp.shape(g)) != tuple(w.shape):
+                raise NtkError(f"params{jax.tree_util.keystr(path)} has shape "
+                               f"{tuple(jnp.shape(g))}, expected {tuple(w.shape)}")
+
     def _input(self, x):
+        self.check_input(x)
         x = jnp.asarray(x, self.dtype)
         return jnp.tile(x, (1,) * (x.ndim - 1) + (self.tile,)) if self.tile > 1 else x
 
@@ -271,12 +323,25 @@ _NETS: dict = {}
 
 def finite_net(net, width: int = 1024, out_width: int | None = None,
                dtype=jnp.float32) -> FiniteNet:
-    """The finite-width network of a :class:`~ntkc.CheckedNet` or a :class:`~ntkc.Kernel`.
+    """The finite-width network of a :class:`~ntkc.CheckedNet`, a
+    :class:`~ntkc.Kernel` or a ``.ntk`` file's path (its last net).
+
+    >>> net = ntkc.finite_net("examples/mlp.ntk", width=512, out_width=1)
+    >>> params = net.init(jax.random.PRNGKey(0))     # a pytree (FiniteNet's docstring)
+    >>> f = net.apply(params, x)                      # (N, 1)
 
     Networks are cached (a few), so verifying the same net again reuses its
     compiled Monte Carlo functions; the key holds every layer's ``init`` and
     ``apply``, so a changed rule gets a fresh network."""
+    if isinstance(net, (str, os.PathLike)):
+        from .check import check
+        from .parse import parse, read_source
+        source = read_source(net)
+        net = check(parse(source, str(net)), None, str(net), source)
     net = getattr(net, "net", net)
+    if not isinstance(net, CheckedNet):
+        raise NtkError(f"finite_net takes a CheckedNet, a Kernel or a .ntk path, "
+                       f"not {type(net).__name__}")
     key = (net, width, out_width, jnp.dtype(dtype).name,
            tuple((n.rule.init, n.rule.apply) for n in net.walk()))
     if key not in _NETS:
