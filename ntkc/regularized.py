@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NtkError
-from .spectral import PSDEigen
+from .spectral import matrix as _matrix
 from .spectral import vector as _vector
 
-__all__ = ["resample_labels", "ridge_cv", "train"]
+__all__ = ["resample_labels", "RidgeCV", "ridge_cv", "train"]
 
 
 def resample_labels(y, p: float, seed=0, values=None) -> np.ndarray:
@@ -52,39 +52,54 @@ def resample_labels(y, p: float, seed=0, values=None) -> np.ndarray:
     return out
 
 
-def ridge_cv(H, y, ridges, folds: int = 5, seed=0) -> dict:
-    """Pick the ridge λ of f(x) = k(x, X)(H + λI)⁻¹y by ``folds``-fold
-    cross-validation on the given (possibly noisy) labels ±1: the λ with the
-    fewest sign errors on the held-out folds, ties broken by the held-out
-    squared error. Under symmetric noise that flips a label with probability
-    q < ½ independently of x, the expected held-out error against noisy labels
-    is q + (1 − 2q)·(error against clean ones), so the noisy score ranks the
-    ridges as the clean one would, without clean data.
+class RidgeCV:
+    """K-fold cross-validation of the ridge λ in f(x) = k(x, X)(H + λI)⁻¹y on the
+    given (possibly noisy) labels ±1. Each fold's training Gram is decomposed
+    once, so :meth:`select` costs two matrix products per fold for any labels
+    and any number of ridges.
 
-    Returns ``{"ridge": best λ, "ridges": [...], "error": [...], "mse": [...]}``."""
-    eig = PSDEigen(H, "H")
-    H = eig.matrix
-    n = H.shape[0]
-    y = _vector(y, n, "y")
-    ridges = np.asarray(ridges, dtype=np.float64)
-    if ridges.ndim != 1 or not np.all(ridges > 0):
-        raise NtkError("ridges must be a 1-d array of positive numbers")
-    if not 2 <= folds <= n:
-        raise NtkError(f"folds must lie in 2..{n}, not {folds}")
-    part = np.random.default_rng(seed).permutation(n) % folds
-    wrong, sq = np.zeros(len(ridges)), np.zeros(len(ridges))
-    for k in range(folds):
-        tr, va = np.flatnonzero(part != k), np.flatnonzero(part == k)
-        lam, v = np.linalg.eigh(H[np.ix_(tr, tr)])
-        c = v.T @ y[tr]
-        # one decomposition per fold, every ridge from it: (H + λI)⁻¹ = V diag(1/(λᵢ + λ)) Vᵀ
-        alpha = (c / (np.clip(lam, 0, None) + ridges[:, None])) @ v.T       # (R, n_tr)
-        pred = alpha @ H[np.ix_(tr, va)]                                      # (R, n_va)
-        wrong += (np.sign(pred) != y[va]).sum(1)
-        sq += ((pred - y[va]) ** 2).sum(1)
-    best = int(np.lexsort((sq, wrong))[0])
-    return {"ridge": float(ridges[best]), "ridges": ridges.tolist(),
-            "error": (wrong / n).tolist(), "mse": (sq / n).tolist()}
+    The score is the number of sign errors on the held-out folds, ties broken
+    by the held-out squared error. Under symmetric noise that makes a label
+    wrong with probability q < ½ independently of x, the expected held-out
+    error against noisy labels is q + (1 − 2q)·(error against clean ones), so
+    the noisy score ranks the ridges as the clean one would, without clean data.
+    """
+
+    def __init__(self, H, folds: int = 5, seed=0):
+        self.H, _ = _matrix(H, "H")
+        n = self.n = self.H.shape[0]
+        if not (isinstance(folds, int) and 2 <= folds <= n):
+            raise NtkError(f"folds must be a whole number in 2..{n}, not {folds!r}")
+        part = np.random.default_rng(seed).permutation(n) % folds
+        self.folds = []
+        for k in range(folds):
+            tr, va = np.flatnonzero(part != k), np.flatnonzero(part == k)
+            lam, v = np.linalg.eigh(self.H[np.ix_(tr, tr)])
+            # (H_tr + λI)⁻¹ = V diag(1/(λᵢ + λ)) Vᵀ; H_va,tr V is kept for the predictions
+            self.folds.append((tr, va, np.clip(lam, 0, None), v, self.H[np.ix_(va, tr)] @ v))
+
+    def select(self, y, ridges) -> dict:
+        """``{"ridge": best λ, "ridges": [...], "error": [...], "mse": [...]}``
+        (error and mse per ridge, averaged over all n held-out predictions)."""
+        y = _vector(y, self.n, "y")
+        ridges = np.asarray(ridges, dtype=np.float64)
+        if ridges.ndim != 1 or not ridges.size or not np.all(ridges > 0):
+            raise NtkError("ridges must be a 1-d array of positive numbers")
+        wrong, sq = np.zeros(len(ridges)), np.zeros(len(ridges))
+        for tr, va, lam, v, kv in self.folds:
+            c = v.T @ y[tr]
+            pred = (c / (lam + ridges[:, None])) @ kv.T          # (R, n_va)
+            wrong += (np.sign(pred) != y[va]).sum(1)
+            sq += ((pred - y[va]) ** 2).sum(1)
+        best = int(np.lexsort((sq, wrong))[0])
+        return {"ridge": float(ridges[best]), "ridges": ridges.tolist(),
+                "error": (wrong / self.n).tolist(), "mse": (sq / self.n).tolist()}
+
+
+def ridge_cv(H, y, ridges, folds: int = 5, seed=0) -> dict:
+    """:class:`RidgeCV` ``(H, folds, seed).select(y, ridges)``: λ picked by
+    ``folds``-fold cross-validation on the labels ``y`` alone."""
+    return RidgeCV(H, folds, seed).select(y, ridges)
 
 
 def train(apply, params, x, y, x_test=None, *, loss: str = "plain", ridge: float = 0.0,
