@@ -110,7 +110,7 @@ def train(apply, params, x, y, x_test=None, *, loss: str = "plain", ridge: float
     ``params`` its initial parameters (any pytree), ``y`` (N,) the targets.
     ``loss`` is ``"plain"`` (½Σ(f − y)²), ``"rdi"`` or ``"aux"`` (module
     docstring) with ``ridge`` = λ; ``lr`` the step η; ``steps`` the number of
-    steps. Returns ``{"loss": [Σ(f(xᵢ) − yᵢ)² at each step in record],
+    steps. Returns ``{"loss": [Σ(f(xᵢ) − yᵢ)² at the steps in record, in step order],
     "train": f(X) and "test": f(x_test) after the last step}`` (float64 NumPy).
     """
     import jax
