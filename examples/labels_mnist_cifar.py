@@ -281,8 +281,8 @@ there is here: {m['n_pool']} training / {m['n_test']} test images after a fixed 
 CIFAR-10 airplane vs automobile ({cf['n_pool']} training images from `data_batch_1`'s first
 4000, {cf['n_test']} test images from `test_batch`'s first 1000). n is bounded by the data,
 not by the Gram: the FC Gram of all {m['n_pool'] + m['n_test']} MNIST images took
-{m.get('gram_seconds', float('nan')):.1f} s here (a 10⁴-image Gram would fit in memory and take
-about 25× that). Images are average-pooled (MNIST 14×14,
+{m.get('gram_seconds', float('nan')):.1f} s here (the cost is quadratic in the images: a
+10⁴-image Gram, 0.8 GB in float64, would take about {(1e4 / (m['n_pool'] + m['n_test'])) ** 2:.0f}× that). Images are average-pooled (MNIST 14×14,
 CIFAR 8×8×3; the finite net's first layer costs n·d·width per step), centred and scaled to
 Σ⁰(x, x) = 1. Kernel and net: `examples/labels_fc.ntk` (one hidden ReLU layer, NTK
 parameterisation). Curves and projections at n = {a['n_curve']} (a random subset);
