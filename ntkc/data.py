@@ -7,7 +7,8 @@
 - The UCI collection as preprocessed by Fernández-Delgado et al. (2014):
   ``<name>.txt`` metadata, ``<name>_R.dat`` data, ``conxuntos.dat`` (tuning
   split) and ``conxuntos_kfold.dat`` (the four evaluation splits).
-- MNIST IDX files (gzipped or not) and scikit-learn's 8×8 digits as images.
+- MNIST IDX files (gzipped or not), CIFAR-10's binary record files and
+  scikit-learn's 8×8 digits as images.
 
 Every loader raises :class:`~ntkc.errors.NtkError` naming the file and what is
 wrong with it, never a bare Python exception.
@@ -288,6 +289,42 @@ def load_mnist(root, images="t10k-images-idx3-ubyte.gz", labels="t10k-labels-idx
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
         raise NtkError(f"{root}: images {x.shape} and labels {y.shape} do not match")
     return x[..., None].astype(np.float64) / 255.0, y.astype(int)
+
+
+#: CIFAR-10's class names, label 0..9 (the official ``batches.meta``).
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+_CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def load_cifar10(paths, classes=None):
+    """CIFAR-10 in the official *binary version*: files of 3073-byte records,
+    a label byte (0..9) then 1024 red, 1024 green and 1024 blue bytes, each
+    channel 32×32 row-major. ``paths`` is one file or a list (concatenated in
+    order); ``classes`` keeps only those labels (in file order).
+
+    Returns images ``(N, 32, 32, 3)`` (NHWC) as floats in [0, 1] and integer labels."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    xs, ys = [], []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise NtkError(f"{path}: no such file")
+        raw = np.fromfile(path, np.uint8)
+        if raw.size == 0 or raw.size % _CIFAR_RECORD:
+            raise NtkError(f"{path}: {raw.size} bytes is not a whole number of CIFAR-10 "
+                           f"records ({_CIFAR_RECORD} bytes: 1 label + 3×32×32 pixels)")
+        rec = raw.reshape(-1, _CIFAR_RECORD)
+        if rec[:, 0].max() > 9:
+            bad = int(np.argmax(rec[:, 0] > 9))
+            raise NtkError(f"{path}: record {bad} has label {rec[bad, 0]}, not 0..9 "
+                           f"(not the binary version? the CIFAR-100 layout has two label bytes)")
+        ys.append(rec[:, 0].astype(int))
+        xs.append(rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if classes is not None:
+        keep = np.isin(y, classes)
+        x, y = x[keep], y[keep]
+    return x.astype(np.float64) / 255.0, y
 
 
 def load_digits_images(classes=None):

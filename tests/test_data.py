@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ntkc
-from ntkc.data import load_digits_images, load_idx, load_mnist, load_tu, load_uci, uci_names
+from ntkc.data import load_cifar10, load_digits_images, load_idx, load_mnist, load_tu, load_uci, uci_names
 
 from conftest import ROOT
 
@@ -106,6 +106,43 @@ def test_mnist_idx():
     np.testing.assert_array_equal(y[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])  # MNIST's published start
     # the first test digit (a 7) has its ink in the middle rows
     assert x[0, :5].sum() == 0 and x[0, 10:20].sum() > 10
+
+
+def test_cifar10_records(tmp_path):
+    """A synthetic file whose pixel values encode (record, channel, row, column)."""
+    n = 3
+    rec = np.zeros((n, 3073), np.uint8)
+    rec[:, 0] = [4, 0, 9]
+    r, c = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    for i in range(n):
+        for ch in range(3):
+            rec[i, 1 + 1024 * ch:1 + 1024 * (ch + 1)] = ((7 * i + 50 * ch + r + 3 * c) % 256).ravel()
+    p = tmp_path / "batch.bin"
+    rec.tofile(p)
+    x, y = load_cifar10(p)
+    assert x.shape == (3, 32, 32, 3) and list(y) == [4, 0, 9]
+    i, ch, row, col = 2, 1, 5, 17
+    assert x[i, row, col, ch] * 255 == (7 * i + 50 * ch + row + 3 * col) % 256
+    x2, y2 = load_cifar10([p, p], classes=[0, 9])
+    assert list(y2) == [0, 9, 0, 9]
+    np.testing.assert_array_equal(x2[1], x[2])
+    p.write_bytes(rec.tobytes()[:-1])
+    with pytest.raises(ntkc.NtkError, match="whole number of CIFAR-10 records"):
+        load_cifar10(p)
+    rec[1, 0] = 10
+    rec.tofile(p)
+    with pytest.raises(ntkc.NtkError, match="record 1 has label 10"):
+        load_cifar10(p)
+
+
+def test_cifar10_real_records():
+    """Training images 0 and 1 as the data README prints them (Keras x_train[0], [1])."""
+    x, y = load_cifar10(DATA / "cifar10" / "data_batch_1_first2.bin")
+    assert list(y) == [6, 9]
+    u8 = np.round(x * 255).astype(int)
+    np.testing.assert_array_equal(u8[0, 0, :3], [[59, 62, 63], [43, 46, 45], [50, 48, 43]])
+    np.testing.assert_array_equal(u8[0, 0, -3:], [[158, 132, 108], [152, 125, 102], [148, 124, 103]])
+    np.testing.assert_array_equal(u8[1, 0, :3], [[154, 177, 187], [126, 137, 136], [105, 104, 95]])
 
 
 def test_idx_format(tmp_path):
