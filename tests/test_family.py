@@ -117,3 +117,23 @@ def test_family_errors():
     fam_b = ntkc.compile(other, "b").net
     with pytest.raises(ntkc.NtkError, match="read one input"):
         ntkc.Family([fam_a, fam_b])
+
+
+def test_graph_gram_of_a_family():
+    """regression.graph_gram pads by size class and cuts into chunks; a
+    family's Grams come back from it as {net: Gram}, each its member's."""
+    from ntkc.data import GraphDataset
+    from ntkc.regression import graph_gram
+    jax.config.update("jax_enable_x64", True)
+    b = graphs(9, 7, 4)
+    items = []
+    for f, a, m in zip(b.features, b.adjacency, b.mask):
+        n = int(m.sum())
+        items.append((f[:n], a[:n, :n]))
+    ds = GraphDataset("toy", items, np.zeros(len(items), int))
+    mean = ["b1_m2_mean", "b3_m2_mean"]
+    got = graph_gram(ntkc.compile_family(GNTK, mean), ds, levels=2, block=200)
+    assert sorted(got) == sorted(mean)
+    for name in mean:
+        want = graph_gram(ntkc.compile(GNTK, name), ds, levels=2, block=200)
+        assert np.max(np.abs(got[name] - want)) <= 1e-10 * np.max(np.abs(want))
