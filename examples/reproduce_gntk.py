@@ -214,7 +214,8 @@ def run_dataset(name, args, clock, deadline):
           f"{len(grid)} configurations", flush=True)
     grams, info = compute_grams(name, ds, path, grid, args, clock, deadline)
     r = {"graphs": len(ds.graphs), "nodes": int(ds.sizes().sum()), "dtype": args.dtype,
-         "ntk": str(path.relative_to(ROOT)), "grid": grid, "grams": info,
+         "ntk": str(path.relative_to(ROOT)), "grid": quick_grid(name) if args.quick else paper_grid(name),
+         "asked": grid, "grams": info,
          "ran": [n for n in grid if n in grams], "family_pass": args.family,
          "majority": 100 * float(np.bincount(ds.labels).max() / len(ds.labels))}
     if name == "COLLAB":
@@ -227,7 +228,7 @@ def run_dataset(name, args, clock, deadline):
 # -- the docs section ---------------------------------------------------------------------
 
 def _grid_text(r) -> str:
-    done, grid = len(r["ran"]), len(r["grid"])
+    done, grid = len(r["ran"]), len(r["grid"])  # r["grid"]: the paper's, r["asked"]: this run's
     return "full" if done == grid else f"{done} of {grid}"
 
 
@@ -236,6 +237,8 @@ def render(results: dict, command: str) -> str:
     for name in ORDER:
         p, ps = PAPER[name]
         r = results.get(name)
+        if r:
+            r = dict(r, grid=paper_grid(name))
         if not r or not r.get("ran"):
             rows.append(f"| {name} | not run | – | – | – | {p} ± {ps} | – | – |")
             status.append(f"**{name}**: not run.")
@@ -254,7 +257,9 @@ def render(results: dict, command: str) -> str:
                              for m in g["family"])
             passes.append(f"{' + '.join(g['family'])}: {g['seconds']:.0f} s ({accs})")
         times.append(f"- **{name}** ({r['graphs']} graphs, {r['nodes']} nodes; best cosine accuracy "
-                     "per net): " + "; ".join(passes))
+                     "per net): " + "; ".join(passes) + f". SVC tables {r['svc_seconds']:.0f} s, "
+                     f"nested {r['nested_seconds']:.0f} s; {r['unconverged_fits']} fits stopped at "
+                     "libsvm's iteration cap.")
         cut = [net for net in r["grid"] if net not in r["ran"]]
         status.append(f"**{name}**: " + (f"the paper's {len(r['grid'])} configurations ran."
                                          if not cut else
@@ -267,7 +272,8 @@ def render(results: dict, command: str) -> str:
     nested_gaps = ", ".join(f"{n} {r['best']['mean'] - r['nested']['mean']:.1f}" for n, r in final.items())
     return f"""## GNTK on the TU graph benchmarks (Du et al. 2019)
 
-Command: `{command}` ({machine()}), with the nets of `examples/gntk_jk1_<NAME>.ntk`
+Command: `python examples/reproduce_gntk.py` (resumable; here it ran as {command};
+{machine()}), with the nets of `examples/gntk_jk1_<NAME>.ntk`
 (jumping knowledge, jk=1, as the paper; net `b<blocks>_m<mlp layers>_<sum|mean>`,
 blocks = the paper's num_layers − 1, sum/mean = its uniform/degree scaling).
 The paper's grid is num_layers ∈ {{2, 4}} (MUTAG, PROTEINS, IMDB-B/M, COLLAB) or
@@ -404,9 +410,8 @@ def _loops_text() -> str:
             f"cosine-normalised entries between two graphs with loops move by "
             f"{s['cosine_mean_change_loop_pairs']:.4f} / {m['cosine_mean_change_loop_pairs']:.4f} "
             f"on average (at most {s['cosine_max_change']:.3f} / {m['cosine_max_change']:.3f}), "
-            "and not at all between loopless graphs. That is far below the gaps between "
-            "configurations, so the convention should not move COLLAB's accuracy by a "
-            "visible amount; the full COLLAB Gram did not run here to show it.")
+            "and not at all between loopless graphs. Whether that moves COLLAB's accuracy "
+            "was not measured: its full Gram did not run here.")
 
 
 def main(argv=None):
@@ -457,7 +462,7 @@ def main(argv=None):
         save_json(Path(args.json), results)
     if not args.no_docs and not args.quick:
         command = "python examples/reproduce_gntk.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        write_section("gntk", render(results.get("grid", {}), command.strip()))
+        write_section("gntk", render(results.get("grid", {}), f"`{command.strip()}`"))
     print(f"total {clock():.0f}s")
 
 
