@@ -1,30 +1,44 @@
-"""Reproduce the GNTK graph-classification results (Du et al. 2019, Table 1)
-with the compiled kernels of examples/gntk_jk1_<NAME>.ntk (jumping knowledge, the
-paper's setting) or, for comparison, examples/gntk_<NAME>.ntk (jk=0).
+"""Reproduce the GNTK graph-classification results (Du et al. 2019, Table 1) on
+all seven TU sets over the paper's whole grid, with the compiled kernels of
+examples/gntk_jk1_<NAME>.ntk (jumping knowledge, jk=1, the paper's setting).
 
-    python examples/reproduce_gntk.py [--data ../shared/data] [--datasets MUTAG PTC ...]
-    python examples/reproduce_gntk.py --ntk 'examples/gntk_{name}.ntk'    # the jk=0 rows
+    python examples/reproduce_gntk.py                       # all seven sets, the paper's grid
+    python examples/reproduce_gntk.py --sets MUTAG PTC      # some sets
+    python examples/reproduce_gntk.py --budget 60           # start no Gram after 60 min
+    python examples/reproduce_gntk.py --quick               # one small config per set, a smoke run
+    python examples/reproduce_gntk.py --sets                # only re-render docs from the JSON
 
-Protocol (the authors' search.py): one Gram per configuration over the whole
-data set; two copies, divided by its minimum and cosine-normalised;
-SVC(kernel="precomputed") for each C in logspace(-2, 4, 120) on the 10 fixed
-folds of 10fold_idx/. Reported twice:
+Grid (the paper's): num_layers ∈ {2, 4} (1 or 3 blocks after the input layer)
+for MUTAG, PROTEINS, IMDB-B/M, COLLAB and {10, 12, 14} (9, 11, 13 blocks) for
+NCI1 and PTC; 1–3 MLP layers per block; sum or mean neighbourhood scaling
+("uniform"/"degree"); jk=1. The nets that differ only in depth form one
+family (``ntkc.load_family``) computed in one pass: the deeper net's first
+blocks are the shallower one's, so a family costs its deepest member.
 
-* paper-style: the best mean test accuracy over C, normalisation and
-  configuration (what the paper reports; optimistic, chosen on the test folds);
-* nested: per outer fold, (configuration, normalisation, C) chosen by a
-  stratified inner CV on that fold's training graphs only, scored once.
+Protocol (the authors' search.py): per configuration one Gram over all graphs;
+copies divided by its minimum and cosine-normalised; SVC(kernel="precomputed")
+for each C in logspace(-2, 4, 120) on the 10 fixed folds of 10fold_idx/.
+Reported twice: *paper-style*, the best mean test accuracy over C,
+normalisation and configuration (chosen on the test folds, as the paper
+does), and *nested*, where each outer fold's (configuration, normalisation, C)
+is chosen by stratified inner CV on its training graphs only (honest).
 
-Numbers go to docs/results_gntk.json (one entry per data set and --tag, so
-runs compose) and the "gntk" section of docs/results.md with its plot.
-The results key (--tag) defaults to jk1 or jk0 from the file name.
+Resumable: every finished Gram is written atomically to the cache folder as
+``<set>_<net>_<dtype>_<key>.npz``, the key hashing the net's meaning (its
+checked layers, not its text), the loaded graphs and the options; a rerun
+loads what is done and computes only the rest. A set whose grid is not
+complete (``--budget`` ran out) is evaluated on the Grams it has and marked
+partial. Numbers go to docs/results_gntk_grid.json and docs/results.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
+import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -38,255 +52,417 @@ from _report import DEFAULT_DATA, DOCS, ROOT, Clock, load_json, machine, save_js
 
 PAPER = {"MUTAG": (90.0, 8.5), "PTC": (67.9, 6.9), "PROTEINS": (75.6, 4.2), "NCI1": (84.2, 1.5),
          "IMDBBINARY": (76.9, 3.6), "IMDBMULTI": (52.8, 4.6), "COLLAB": (83.6, 1.0)}
-
-PAPER_GRID = [f"b{b}_m{m}_{s}" for b in (1, 3) for m in (1, 2, 3) for s in ("sum", "mean")]
-# What the default run computes in about an hour on an idle 2-core CPU (the Gram cost
-# grows with (Σ nodes)² × depth): the paper's depths with one MLP layer per block, and
-# the full grid on MUTAG. The .ntk files hold the full grids (--nets 'b*').
-BUDGET = {
-    "MUTAG": PAPER_GRID,
-    "PTC": ["b1_m1_*", "b9_m1_*", "b11_m1_*", "b13_m1_*"],
-    "IMDBBINARY": ["b1_m1_*", "b3_m1_*"],
-    "IMDBMULTI": ["b1_m1_*", "b3_m1_*"],
-    "PROTEINS": ["b1_m1_*", "b3_m1_*"],
-    "NCI1": ["b1_m1_mean"],
-    "COLLAB": ["b1_m1_mean"],
-}
-DEFAULT_SETS = ["MUTAG", "PTC", "IMDBBINARY", "IMDBMULTI", "PROTEINS"]
+ORDER = ["MUTAG", "PTC", "IMDBBINARY", "IMDBMULTI", "PROTEINS", "NCI1", "COLLAB"]
+DEEP = ("NCI1", "PTC")
 
 
-def net_names(path: Path) -> list:
+def paper_grid(name: str) -> list:
+    """The paper's configurations as net names b<blocks>_m<mlp>_<sum|mean>."""
+    blocks = (9, 11, 13) if name in DEEP else (1, 3)
+    return [f"b{b}_m{m}_{s}" for b in blocks for m in (1, 2, 3) for s in ("sum", "mean")]
+
+
+def quick_grid(name: str) -> list:
+    return [f"b{9 if name in DEEP else 1}_m1_sum"]
+
+
+def families(nets: list) -> list:
+    """Nets that differ only in depth, grouped (shallowest first)."""
+    groups = {}
+    for net in nets:
+        depth, rest = net.split("_", 1)
+        groups.setdefault(rest, []).append((int(depth[1:]), net))
+    return [[n for _, n in sorted(g)] for g in groups.values()]
+
+
+# -- the Gram cache ---------------------------------------------------------------------
+
+def data_key(ds, loops: str) -> str:
+    h = hashlib.sha256(f"{ds.name}|{loops}".encode())
+    for f, a in ds.graphs:
+        h.update(np.ascontiguousarray(f, np.float64).tobytes())
+        h.update(np.ascontiguousarray(a, np.float64).tobytes())
+    return h.hexdigest()
+
+
+def gram_file(cache: Path, name: str, net, dkey: str, dtype: str) -> Path:
+    key = hashlib.sha256(f"{net.lowered()!r}|{dkey}|{dtype}|ntk".encode()).hexdigest()[:16]
+    return cache / f"{name}_{net.name}_{dtype}_{key}.npz"
+
+
+def save_gram(path: Path, K, seconds: float, family: list):
+    """Write to a temporary file in the same folder, then rename: a run killed
+    mid-write leaves no file that a rerun would take for a finished Gram."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, K=K, seconds=seconds, family=np.array(family), when=time.time())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_gram(path: Path):
+    with np.load(path) as z:
+        return z["K"], float(z["seconds"]), [str(s) for s in z["family"]]
+
+
+# -- one data set ------------------------------------------------------------------------
+
+def with_loops(ds, loops: str):
+    """``loops="authors"``: a listed self loop becomes 2 on the input diagonal,
+    so GraphAgg's Â = A + I has 3 there, as the authors' E + Eᵀ + I (needs a
+    kernel that takes weighted adjacency)."""
+    if loops == "file":
+        return ds
+    from ntkc.data import GraphDataset
+    graphs = [(f, a + np.diag(np.diag(a))) for f, a in ds.graphs]
+    return GraphDataset(ds.name, graphs, ds.labels, ds.folds)
+
+
+def compute_grams(name, ds, path, nets, args, clock, deadline):
+    """Load or compute each net's Gram; returns ({net: K}, {net: info})."""
     import ntkc
-    from ntkc.ast import Net
-    return [s.name for s in ntkc.parse(path.read_text(), str(path)).statements if isinstance(s, Net)]
+    from ntkc.regression import graph_gram
 
-
-def run_dataset(name, args, clock):
-    import ntkc
-    from ntkc.data import load_tu
-    from ntkc.regression import by_min, cosine, graph_gram, nested_accuracy, svc_accuracy
-
-    ds = load_tu(Path(args.data) / "graphs", name)
-    folds = ds.folds[: args.folds]
-    path = ROOT / args.ntk.format(name=name)
-    names = net_names(path)
-    wanted = args.nets or BUDGET.get(name, names)
-    nets = [n for n in names if any(fnmatch.fnmatch(n, w) for w in wanted)]
-    if not nets:
-        raise SystemExit(f"{path}: no net matches {wanted}")
-    large = len(ds.graphs) > 200
-    cs = np.logspace(-2, 4, 120)[:: 4 if large and not args.full_cs else 1]
-    print(f"[{clock():7.1f}s] {name}: {len(ds.graphs)} graphs, {len(nets)} nets, {len(cs)} C values",
-          flush=True)
-    grams, timing = {}, {}
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    for net in nets:
-        file = cache / f"{name}_{args.tag}_{net}_{args.dtype}.npy"
-        t0 = clock()
-        if file.exists():
-            K = np.load(file)
-        else:
-            kernel = ntkc.load(path, net=net)
-            K = graph_gram(kernel, ds, dtype=np.dtype(args.dtype))
-            np.save(file, K)
-            timing[net] = round(clock() - t0, 1)
+    loops = args.collab_loops if name == "COLLAB" else "file"
+    dkey = data_key(ds, loops)
+    checked = {n: ntkc.load(path, net=n).net for n in nets}
+    files = {n: gram_file(cache, name, checked[n], dkey, args.dtype) for n in nets}
+    grams, info = {}, {}
+    groups = families(nets) if args.family else [[n] for n in nets]
+    for group in groups:
+        todo = [n for n in group if not files[n].exists()]
+        for n in group:
+            if n not in todo:
+                K, sec, fam = load_gram(files[n])
+                grams[n] = K
+                info[n] = {"seconds": round(sec, 1), "family": fam, "cached": True}
+        if not todo:
+            continue
+        if deadline is not None and clock() > deadline:
+            print(f"[{clock():7.1f}s]   budget spent: {', '.join(todo)} not computed", flush=True)
+            for n in todo:
+                info[n] = {"cut": True}
+            continue
+        t0 = time.time()
+        kernel = ntkc.load_family(path, todo) if len(todo) > 1 else ntkc.load(path, net=todo[0])
+        out = graph_gram(kernel, ds, dtype=np.dtype(args.dtype))
+        out = out if isinstance(out, dict) else {todo[0]: out}
+        sec = time.time() - t0
+        for n in todo:
+            save_gram(files[n], out[n], sec, todo)
+            grams[n] = out[n]
+            info[n] = {"seconds": round(sec, 1), "family": todo, "cached": False}
+        print(f"[{clock():7.1f}s]   {' + '.join(todo)}: one pass, {sec:.1f}s", flush=True)
+    return grams, info
+
+
+def evaluate(grams, ds, args, clock):
+    from ntkc.regression import by_min, cosine, nested_accuracy, svc_accuracy
+
+    folds = ds.folds[: args.folds]
+    large = len(ds.graphs) > 200
+    cs = np.logspace(-2, 4, 120)[:: 4 if large and not args.full_cs else 1]
+    if args.quick:
+        cs = np.logspace(-2, 4, 13)
+    normed = {}
+    for net, K in grams.items():
         if not large or args.min_norm:
-            grams[f"{net}/min"] = by_min(K)
-        grams[f"{net}/cos"] = cosine(K)
-        print(f"[{clock():7.1f}s]   {net}: Gram in {clock() - t0:.1f}s", flush=True)
+            normed[f"{net}/min"] = by_min(K)
+        normed[f"{net}/cos"] = cosine(K)
     tables = {}
+    t0 = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        for key, G in grams.items():
+        for key, G in normed.items():
             acc = svc_accuracy(G, ds.labels, folds, cs)
             tables[key] = {"mean": acc.mean(1).tolist(), "std": acc.std(1).tolist()}
-        print(f"[{clock():7.1f}s]   SVC tables done", flush=True)
-        nested, chosen = nested_accuracy(grams, ds.labels, folds, np.logspace(-2, 4, args.nested_cs),
+        t1 = time.time()
+        print(f"[{clock():7.1f}s]   SVC tables done ({t1 - t0:.0f}s)", flush=True)
+        nested, chosen = nested_accuracy(normed, ds.labels, folds, np.logspace(-2, 4, args.nested_cs),
                                          inner=args.inner)
     unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
     best_key = max(tables, key=lambda k: max(tables[k]["mean"]))
     c = int(np.argmax(tables[best_key]["mean"]))
-    print(f"[{clock():7.1f}s]   nested done: {100 * nested.mean():.1f}", flush=True)
+    print(f"[{clock():7.1f}s]   nested done ({time.time() - t1:.0f}s): {100 * nested.mean():.1f}",
+          flush=True)
     return {
-        "graphs": len(ds.graphs), "folds": len(folds), "dtype": args.dtype, "ntk": str(path.relative_to(ROOT)),
-        "Cs": cs.tolist(), "tables": tables, "gram_seconds": timing,
+        "folds": len(folds), "Cs": cs.tolist(), "tables": tables,
         "best": {"config": best_key, "C": float(cs[c]), "mean": 100 * tables[best_key]["mean"][c],
                  "std": 100 * tables[best_key]["std"][c]},
         "nested": {"mean": 100 * float(nested.mean()), "std": 100 * float(nested.std()),
                    "per_fold": (100 * nested).tolist(), "chosen": [[k, float(v)] for k, v in chosen],
                    "inner_folds": args.inner, "Cs": args.nested_cs},
-        "majority": 100 * float(np.bincount(ds.labels).max() / len(ds.labels)),
-        "nodes": int(ds.sizes().sum()), "unconverged_fits": unconverged,
+        "svc_seconds": round(t1 - t0, 1), "nested_seconds": round(time.time() - t1, 1),
+        "unconverged_fits": unconverged,
     }
 
 
+def run_dataset(name, args, clock, deadline):
+    from ntkc.data import load_tu
+
+    ds = load_tu(Path(args.data) / "graphs", name)
+    if name == "COLLAB":
+        ds = with_loops(ds, args.collab_loops)
+    path = ROOT / args.ntk.format(name=name)
+    grid = quick_grid(name) if args.quick else paper_grid(name)
+    if args.nets:
+        grid = [n for n in grid if any(fnmatch.fnmatch(n, w) for w in args.nets)]
+    print(f"[{clock():7.1f}s] {name}: {len(ds.graphs)} graphs, {int(ds.sizes().sum())} nodes, "
+          f"{len(grid)} configurations", flush=True)
+    grams, info = compute_grams(name, ds, path, grid, args, clock, deadline)
+    r = {"graphs": len(ds.graphs), "nodes": int(ds.sizes().sum()), "dtype": args.dtype,
+         "ntk": str(path.relative_to(ROOT)), "grid": quick_grid(name) if args.quick else paper_grid(name),
+         "asked": grid, "grams": info,
+         "ran": [n for n in grid if n in grams], "family_pass": args.family,
+         "majority": 100 * float(np.bincount(ds.labels).max() / len(ds.labels))}
+    if name == "COLLAB":
+        r["collab_loops"] = args.collab_loops
+    if grams:
+        r.update(evaluate(grams, ds, args, clock))
+    return r
+
+
+# -- the docs section ---------------------------------------------------------------------
+
+def _grid_text(r) -> str:
+    done, grid = len(r["ran"]), len(r["grid"])  # r["grid"]: the paper's, r["asked"]: this run's
+    return "full" if done == grid else f"{done} of {grid}"
+
+
 def render(results: dict, command: str) -> str:
-    rows = []
-    for name in ["MUTAG", "PTC", "PROTEINS", "NCI1", "IMDBBINARY", "IMDBMULTI", "COLLAB"]:
-        for tag, r in sorted(results.get(name, {}).items()):
-            p, ps = PAPER[name]
-            b, n = r["best"], r["nested"]
-            nets = sorted({k.split("/")[0] for k in r["tables"]})
-            rows.append(f"| {name} | {tag} | {r['graphs']} | {len(nets)} | {len(r['Cs'])} | "
-                        f"{b['mean']:.1f} ± {b['std']:.1f} (`{b['config']}`, C={b['C']:.3g}) | "
-                        f"{n['mean']:.1f} ± {n['std']:.1f} | {p} ± {ps} | {b['mean'] - p:+.1f} | "
-                        f"{r['majority']:.1f} |")
-    per_net = []
-    for name, tags in results.items():
-        for tag, r in sorted(tags.items()):
-            cells = []
-            for net in sorted({k.split("/")[0] for k in r["tables"]}):
-                acc = " / ".join(f"{max(r['tables'][f'{net}/{s}']['mean']) * 100:.1f}"
-                                 if f"{net}/{s}" in r["tables"] else "–" for s in ("min", "cos"))
-                sec = r["gram_seconds"].get(net)
-                cells.append(f"`{net}` {acc}" + (f" ({sec:.0f}s)" if sec else ""))
-            per_net.append(f"- **{name}** ({tag}): " + "; ".join(cells))
-    estimate = "no timing to extrapolate from."
-    final = {n: tags.get("jk1") or tags.get("jk0") for n, tags in results.items()}
+    rows, times, status = [], [], []
+    for name in ORDER:
+        p, ps = PAPER[name]
+        r = results.get(name)
+        if r:
+            r = dict(r, grid=paper_grid(name))
+        if not r or not r.get("ran"):
+            rows.append(f"| {name} | not run | – | – | – | {p} ± {ps} | – | – |")
+            status.append(f"**{name}**: not run.")
+            continue
+        b, n = r["best"], r["nested"]
+        rows.append(f"| {name} | {_grid_text(r)} | {r['graphs']} | {b['mean']:.1f} ± {b['std']:.1f} "
+                    f"(`{b['config']}`, C={b['C']:.3g}) | {n['mean']:.1f} ± {n['std']:.1f} | "
+                    f"{p} ± {ps} | {b['mean'] - p:+.1f} | {r['majority']:.1f} |")
+        passes, seen = [], set()
+        for net in r["grid"]:
+            g = r["grams"].get(net, {})
+            if "family" not in g or net in seen:
+                continue
+            seen.update(g["family"])
+            accs = ", ".join(f"`{m}` {max(r['tables'][f'{m}/cos']['mean']) * 100:.1f}"
+                             for m in g["family"])
+            passes.append(f"{' + '.join(g['family'])}: {g['seconds']:.0f} s ({accs})")
+        times.append(f"- **{name}** ({r['graphs']} graphs, {r['nodes']} nodes; best cosine accuracy "
+                     "per net): " + "; ".join(passes) + f". SVC tables {r['svc_seconds']:.0f} s, "
+                     f"nested {r['nested_seconds']:.0f} s; {r['unconverged_fits']} fits stopped at "
+                     "libsvm's iteration cap.")
+        cut = [net for net in r["grid"] if net not in r["ran"]]
+        status.append(f"**{name}**: " + (f"the paper's {len(r['grid'])} configurations ran."
+                                         if not cut else
+                                         f"{len(r['ran'])} of {len(r['grid'])} configurations ran; "
+                                         f"cut: {', '.join(f'`{c}`' for c in cut)}."))
+    final = {n: r for n, r in results.items() if r.get("ran")}
     gaps = {n: r["best"]["mean"] - PAPER[n][0] for n, r in final.items()}
     close = [n for n, g in gaps.items() if abs(g) <= 2]
     far = [f"{n} ({g:+.1f})" for n, g in gaps.items() if abs(g) > 2]
-    verdict = (f"Within the 2-point goal (paper-style, jk=1 where run): {', '.join(close) or 'none'}; "
-               f"outside it: {', '.join(far) or 'none'}.")
-    nested_gaps = {n: r["best"]["mean"] - r["nested"]["mean"] for n, r in final.items()}
-    nested_gap = (f"{min(nested_gaps.values()):.1f}–{max(nested_gaps.values()):.1f}"
-                  if nested_gaps else "–")
-    jk_effect = [f"{n} {tags['jk1']['best']['mean'] - tags['jk0']['best']['mean']:+.1f}"
-                 for n, tags in results.items() if "jk0" in tags and "jk1" in tags]
-    timed = {}
-    for tag in ("jk0", "jk1"):
-        ref = results.get("IMDBBINARY", {}).get(tag, {})
-        times = ref.get("gram_seconds", {})
-        sec = times.get("b1_m1_sum") or times.get("b1_m1_mean")
-        if sec:
-            timed = {"sec": sec, "nodes": ref["nodes"]}
-    if timed:
-        rate = timed["sec"] / timed["nodes"] ** 2  # Gram time scales with (Σ nodes)² for a fixed net
-        nodes = {"NCI1": 122_766, "COLLAB": 372_450}  # Σ nodes, from the data README
-        estimate = ("at IMDB-BINARY's measured rate for the cheapest net (one block, one "
-                    "MLP layer) a single Gram would take about " + ", ".join(
-                        f"{name} {rate * v ** 2 / 60:.0f} min" for name, v in nodes.items())
-                    + " here, before any SVM fits; NCI1's grid needs 9–13 blocks, about 10× that per "
-                    "configuration, and COLLAB's SVM fits on ~4,500 graphs per fold come on top.")
+    nested_gaps = ", ".join(f"{n} {r['best']['mean'] - r['nested']['mean']:.1f}" for n, r in final.items())
     return f"""## GNTK on the TU graph benchmarks (Du et al. 2019)
 
-Command: `python examples/reproduce_gntk.py` ({machine()}); it runs MUTAG, PTC,
-IMDB-BINARY, IMDB-MULTI and PROTEINS with the jumping-knowledge nets of
-`examples/gntk_jk1_<NAME>.ntk` (jk=1, the paper's setting) and the budgeted grid, and
-writes this section (here it ran as `{command}` after per-set runs; `--datasets` with no
-names only re-renders from `docs/results_gntk.json`). The jk0 rows are the same blocks
-without jumping knowledge (`--ntk 'examples/gntk_{{name}}.ntk'`), kept for comparison.
+Command: `python examples/reproduce_gntk.py` (resumable; here it ran as {command};
+{machine()}), with the nets of `examples/gntk_jk1_<NAME>.ntk`
+(jumping knowledge, jk=1, as the paper; net `b<blocks>_m<mlp layers>_<sum|mean>`,
+blocks = the paper's num_layers − 1, sum/mean = its uniform/degree scaling).
+The paper's grid is num_layers ∈ {{2, 4}} (MUTAG, PROTEINS, IMDB-B/M, COLLAB) or
+{{10, 12, 14}} (NCI1, PTC), 1–3 MLP layers, both scalings: 12 or 18 configurations.
+Nets differing only in depth are one family (`ntkc.load_family`), computed in one
+pass. Grams are float64 and cached on disk one by one (the run is resumable).
 
-Protocol of the authors' `search.py`: one Gram per configuration over all graphs
-(net `b<blocks>_m<mlp layers>_<sum|mean>`; blocks = the paper's num_layers − 1),
-copies divided by its minimum and cosine-normalised, `SVC(kernel="precomputed")` for
-each C in `logspace(-2, 4, 120)` (every 4th value, 30 in all, for sets of more than 200
-graphs), on the 10 fixed folds of `10fold_idx/`. For those larger sets only the
-cosine-normalised Gram is used: on the divided-by-min PTC Gram libsvm stopped at its
-2,000,000-iteration cap for every C ≥ 10 (8–22 s per fit, no converged solution), so
-that copy gives no usable numbers here (`--min-norm` puts it back). **Paper-style** is
-the best mean test accuracy over C, normalisation and configuration — chosen on the
-test folds, as the paper reports it (optimistic). **Nested** chooses (configuration,
-normalisation, C ∈ logspace(−2, 4, 13)) per outer fold by stratified 3-fold CV on that
-fold's training graphs only, then scores the fold once (honest).
+Protocol of the authors' `search.py`: copies of each Gram divided by its minimum and
+cosine-normalised, `SVC(kernel="precomputed")` for each C in `logspace(-2, 4, 120)`
+(every 4th value, 30 in all, for sets of more than 200 graphs, where only the cosine
+copy is used, to keep the SVC fits inside the hour: on MUTAG alone the 24 × 120 × 10
+fits took {_svc_minutes(results)}; `--full-cs --min-norm` restore the authors' search) on
+the 10 fixed folds of `10fold_idx/`. **Paper-style** is the best mean test
+accuracy over C, normalisation and configuration — chosen on the test folds, as the
+paper reports it (optimistic). **Nested** chooses (configuration, normalisation,
+C ∈ logspace(−2, 4, 13)) per outer fold by stratified 3-fold CV on that fold's
+training graphs only, then scores the fold once (honest).
 
-| data set | family | graphs | configs | C values | paper-style (best config) | nested | paper | gap | majority class |
-|---|---|---|---|---|---|---|---|---|---|
+| data set | grid run | graphs | paper-style (best config) | nested | paper | gap | majority class |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Best mean accuracy per configuration (divided-by-min / cosine), with Gram time:
+Within 2 points of the paper (paper-style): {', '.join(close) or 'none'}; outside:
+{', '.join(far) or 'none'}. Nested CV is below paper-style by {nested_gaps or '–'} points.
 
-{chr(10).join(per_net)}
+**Which part of the grid ran.** {' '.join(status)}
 
-![GNTK accuracy vs C](results_gntk.png)
+**Gram time per pass** (wall clock, compile included, on the 2-core machine shared with
+six other processes); a family's nets come out of one pass, so its time is that of
+the pass, not per net:
 
-**Gap to the paper, stated plainly.** {verdict} Nested CV, the honest estimate, is
-{nested_gap} points below the paper-style number ({", ".join(f"{n} {g:.1f}" for n, g in nested_gaps.items())}).
-Read with care: (1) The grid is cut to fit a 2-core CPU (a GNTK Gram costs
-(Σ nodes)² node pairs per layer): MUTAG runs the paper's full grid (num_layers ∈ {{2, 4}}
-= 1 or 3 blocks, 1–3 MLP layers, both scalings); PTC its three depths (9, 11, 13 blocks)
-with one MLP layer, plus one block; IMDB-B/M and PROTEINS their two depths with one MLP
-layer — 8 or 4 of the paper's 12–18 configurations, 30 C values, the cosine Gram only.
-A smaller grid selected on the test folds can only land at or below the full grid's
-best, so these are lower bounds on what the paper's protocol would give here.
-(2) Jumping knowledge moves the paper-style numbers by {", ".join(jk_effect) or "–"}
-points (jk1 − jk0). On MUTAG both ran the same 12 configurations, so its difference
-is jumping knowledge alone; the jk0 runs of the other sets had one or two one-block
-nets, so part of theirs is depth. (3) The kernels are exact: on MUTAG the jk=1 and
-jk=0 nets equal the GNTK authors' own Grams to 3e-10 (`tests/test_branching.py`,
-`tests/test_regression.py`, `tests/golden/gntk_reference/`). (4) Every paper-style
-number selects on the test folds and differs from the next configuration's by less
-than the fold-to-fold spread (± 3–9 points), so agreement to a point is partly luck
-in both directions. NCI1 and COLLAB were not run: {estimate}
+{chr(10).join(times)}
+
+**Why the rest was cut.** {_cut_reason(results)}
+
+**One pass per family.** {_family_text()}
+
+**Resumable cache.** Each finished Gram is one `.npz` in `--cache` (default
+`~/.cache/ntkc/gntk_grams`), written to a temporary file, fsync'ed and renamed, named
+by a hash of the net's meaning (`CheckedNet.lowered()`: editing a comment or a net's
+name elsewhere in the file does not invalidate it), the loaded graphs and the
+dtype; it also records the pass's time and its family, so a rerun reports the time
+of the run that made it. A killed run loses at most the pass in flight; a rerun
+skips every finished Gram and, if a family was cut, computes only its missing nets
+(as a smaller family). Why not the project's zarr Gram store (`kernel.gram`): it
+resumes *inside* one Gram, chunk by chunk, for Grams too long for one sitting, but
+it takes one kernel and one input array, while a graph Gram here is assembled from
+size-class blocks (`regression.graph_gram`) and comes out of a family pass as
+several Grams at once; every Gram of this grid takes minutes, so a whole-Gram file
+is the right unit, and it needs no optional dependency.
+
+**COLLAB's self loops.** {_loops_text()}
 """
 
 
-def plot(results: dict, out: Path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    sets = [n for n in PAPER if n in results]
-    if not sets:
-        return
-    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], sets):
-        tag = "jk1" if "jk1" in results[name] else sorted(results[name])[0]
-        r = results[name][tag]
-        cs = np.array(r["Cs"])
-        ranked = sorted(r["tables"], key=lambda k: -max(r["tables"][k]["mean"]))[:4]
-        for key in ranked:
-            ax.semilogx(cs, 100 * np.array(r["tables"][key]["mean"]), label=key, lw=1.2)
-        ax.axhline(PAPER[name][0], color="k", ls="--", lw=1, label="paper")
-        ax.axhline(r["nested"]["mean"], color="r", ls=":", lw=1, label="nested (ours)")
-        ax.set_title(f"{name} ({tag})")
-        ax.set_xlabel("C")
-        ax.set_ylabel("mean test accuracy (%)")
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+def _svc_minutes(results: dict) -> str:
+    r = results.get("MUTAG", {})
+    return f"{r['svc_seconds'] / 60:.0f} minutes here" if "svc_seconds" in r else "minutes"
+
+
+def _cut_reason(results: dict) -> str:
+    """Measured rate of the family passes → rough hours for what did not run."""
+    rates = []
+    for r in results.values():
+        for g in r.get("grams", {}).values():
+            if "family" in g and g["family"][-1].split("_")[1] == "m1":
+                blocks = int(g["family"][-1].split("_")[0][1:])
+                rates.append((r["nodes"], g["seconds"] / (r["nodes"] ** 2 * blocks)))
+    if not rates:
+        return "nothing measured yet."
+    nodes, rate = max(rates)   # the largest set's rate: padding overheads are most like the rest
+    mlp = 1 + 1.75 + 2.2       # m1 + m2 + m3 passes, relative to m1 (MUTAG's measured times)
+    left = []
+    for name in ORDER:
+        r = results.get(name, {})
+        n = r.get("nodes") or NODES[name]
+        blocks = 13 if name in DEEP else 3
+        total = 2 * mlp * rate * n ** 2 * blocks / 3600
+        done = len(r.get("ran", [])) / len(paper_grid(name))
+        if done < 1:
+            left.append(f"{name} ≈ {total * (1 - done):.1f} h")
+    return ("The machine has 2 CPU cores, shared during this run with six other processes, "
+            "and the joint node-pair graph path (issue #17, item 1) was not merged yet, so "
+            "every Gram ran on the padded per-pair path; the run was given about an hour of "
+            "wall time, cheapest and paper-listed sets first (MUTAG, PTC, IMDB-B, IMDB-M), "
+            "the one-MLP-layer configurations of each before the deeper MLPs. At the rate "
+            f"the largest finished set measured ({rate * 1e9:.2f} s per 10⁹ node pairs × "
+            f"blocks, on {nodes} nodes; padding and the load make it rough) the rest of the "
+            f"grid would take here: {', '.join(left) or 'nothing'}. Rerunning the command "
+            "resumes from the cache.")
+
+
+NODES = {"MUTAG": 3371, "PTC": 8792, "PROTEINS": 43471, "NCI1": 122747, "IMDBBINARY": 19773,
+         "IMDBMULTI": 19502, "COLLAB": 372474}
+
+
+def _family_text() -> str:
+    import json
+    path = ROOT / "benchmarks" / "results" / "family.json"
+    if not path.exists():
+        return "(benchmarks/family_bench.py not run)"
+    b = json.loads(path.read_text())
+    diff = b["max_relative_difference"]
+    same = "bit for bit" if diff == 0 else f"to {diff:.0e} (relative)"
+    return (f"`benchmarks/family_bench.py` computed {' + '.join(b['nets'])} on the "
+            f"{b['graphs']} smallest {b['set']} graphs as one family, one net at a time, and "
+            f"the deepest alone, in the same run: the family took "
+            f"{1 / b['cpu_separate_over_family']:.2f}× the CPU time of the three separately and "
+            f"{b['cpu_family_over_deepest']:.2f}× that of its deepest member, with Grams equal to "
+            f"the members' own {same}. (CPU time: it ran "
+            f"under `nice` beside this grid run, so its wall times — fastest "
+            f"{b['fastest']['family']['wall']:.0f} s, {b['fastest']['separate']['wall']:.0f} s, "
+            f"{b['fastest']['deepest']['wall']:.0f} s — mostly measure waiting.)")
+
+
+def _loops_text() -> str:
+    import json
+    path = DOCS / "results_collab_loops.json"
+    if not path.exists():
+        return "(examples/collab_loops.py not run)"
+    c = json.loads(path.read_text())
+    s, m = c["nets"]["b1_m1_sum"], c["nets"]["b1_m1_mean"]
+    return ("The file lists 2,837 self loops; ntkc keeps each as one entry of A, so "
+            "GraphAgg's Â = A + I has 2 there, while the authors' `gram.py` builds "
+            "A = E + Eᵀ + I and has 3. `--collab-loops authors` passes the loops as 2 on the "
+            "input diagonal, which reproduces the authors' Â; it needs `kernel()` to accept "
+            "weighted adjacency (issue #17, item 2; until that is merged it is refused with an "
+            "`NtkError`). `examples/collab_loops.py` measured what the convention changes on "
+            f"{c['graphs']} COLLAB graphs ({c['with_loops']} smallest with a loop, as many "
+            f"without; {c['loop_nodes']} loop nodes), by a numpy recursion that matches ntkc's "
+            f"Gram to {max(s['numpy_vs_ntkc'], m['numpy_vs_ntkc']):.0e}: for the one-block, "
+            f"one-MLP-layer net the Gram moves by {100 * s['relative_frobenius']:.2f}% (sum "
+            f"scaling) and {100 * m['relative_frobenius']:.2f}% (mean) in Frobenius norm; the "
+            f"cosine-normalised entries between two graphs with loops move by "
+            f"{s['cosine_mean_change_loop_pairs']:.4f} / {m['cosine_mean_change_loop_pairs']:.4f} "
+            f"on average (at most {s['cosine_max_change']:.3f} / {m['cosine_max_change']:.3f}), "
+            "and not at all between loopless graphs. Whether that moves COLLAB's accuracy "
+            "was not measured: its full Gram did not run here.")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="folder holding graphs/")
-    ap.add_argument("--datasets", nargs="*", default=DEFAULT_SETS,
-                    help="none: only re-render docs from the JSON")
-    ap.add_argument("--nets", nargs="+", help="net-name patterns (default: the time-budgeted list)")
+    ap.add_argument("--sets", "--datasets", dest="sets", nargs="*", default=ORDER,
+                    help="data sets in run order (none: only re-render docs from the JSON)")
+    ap.add_argument("--nets", nargs="+", help="only the grid's nets matching these patterns")
+    ap.add_argument("--quick", action="store_true",
+                    help="one small configuration per set and 13 C values: a smoke run "
+                         "(results go to the JSON under 'quick', docs untouched)")
+    ap.add_argument("--budget", type=float, help="minutes after which no new Gram is started")
+    ap.add_argument("--no-family", dest="family", action="store_false",
+                    help="compute each net alone (to measure what the family pass saves)")
+    ap.add_argument("--collab-loops", choices=("file", "authors"), default="file",
+                    help="COLLAB's listed self loops: 'file' keeps each as one entry of A "
+                         "(Â = A + I has 2 there); 'authors' gives Â 3 there as the GNTK code's "
+                         "E + Eᵀ + I (needs weighted adjacency in kernel())")
     ap.add_argument("--ntk", default="examples/gntk_jk1_{name}.ntk", help="file per data set")
-    ap.add_argument("--tag", help="results key for this family of nets (default: jk1 or jk0 "
-                                  "from the file name)")
-    ap.add_argument("--dtype", default="float64", choices=("float32", "float64"),
-                    help="Gram precision; float32 halves the time but its rounding leaves the "
-                         "Gram slightly indefinite and libsvm then stalls at large C")
+    ap.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     ap.add_argument("--folds", type=int, default=10, help="use the first K folds")
     ap.add_argument("--full-cs", action="store_true", help="all 120 C values for large sets too")
     ap.add_argument("--min-norm", action="store_true",
                     help="also the divided-by-min Gram for sets of more than 200 graphs")
     ap.add_argument("--nested-cs", type=int, default=13)
     ap.add_argument("--inner", type=int, default=3)
-    ap.add_argument("--cache", default="/tmp/ntkc_gntk_grams", help="Gram cache folder")
-    ap.add_argument("--json", default=str(DOCS / "results_gntk.json"),
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "ntkc" / "gntk_grams"),
+                    help="Gram cache folder (one atomic .npz per finished Gram)")
+    ap.add_argument("--json", default=str(DOCS / "results_gntk_grid.json"),
                     help="results file (written after each data set)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/results.md")
     args = ap.parse_args(argv)
-    if args.tag is None:
-        args.tag = "jk1" if "jk1" in Path(args.ntk).name else "jk0"
     setup_jax()
     clock = Clock()
+    deadline = None if args.budget is None else 60 * args.budget
     results = load_json(Path(args.json))
-    for name in args.datasets:
-        r = run_dataset(name, args, clock)
+    key = "quick" if args.quick else "grid"
+    for name in args.sets:
+        if name not in PAPER:
+            raise SystemExit(f"unknown data set {name!r}; choose from {', '.join(ORDER)}")
+        r = run_dataset(name, args, clock, deadline)
         r["seconds"] = round(clock(), 1)
-        print(f"  {name}: paper-style {r['best']['mean']:.1f} ± {r['best']['std']:.1f} "
-              f"({r['best']['config']}), nested {r['nested']['mean']:.1f}, paper {PAPER[name][0]}",
-              flush=True)
-        results.setdefault(name, {})[args.tag] = r
+        if "best" in r:
+            print(f"  {name}: paper-style {r['best']['mean']:.1f} ± {r['best']['std']:.1f} "
+                  f"({r['best']['config']}), nested {r['nested']['mean']:.1f}, paper {PAPER[name][0]}"
+                  f" [{_grid_text(r)} grid]", flush=True)
+        results.setdefault(key, {})[name] = r
         save_json(Path(args.json), results)
-    if not args.no_docs:
+    if not args.no_docs and not args.quick:
         command = "python examples/reproduce_gntk.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        plot(results, DOCS / "results_gntk.png")
-        write_section("gntk", render(results, command.strip()))
+        write_section("gntk", render(results.get("grid", {}), f"`{command.strip()}`"))
     print(f"total {clock():.0f}s")
 
 

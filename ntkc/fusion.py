@@ -50,12 +50,15 @@ def layouts(nodes, out_diag: bool = True) -> tuple:
     return tuple(reversed(steps))
 
 
-def run_steps(steps, state: State, observe=None, prefix: tuple = (), start: int = 0) -> State:
+def run_steps(steps, state: State, observe=None, prefix: tuple = (), start: int = 0,
+              shared=None) -> State:
     """Run planned steps. ``observe(path, step, state)``, if given, sees the
     state after every layer, bodies included (``path`` as :class:`Body` and
-    ``ntkc.finite`` number layers: ``(i,)`` at top level, ``(i, body, j)`` inside)."""
+    ``ntkc.finite`` number layers: ``(i,)`` at top level, ``(i, body, j)`` inside).
+    ``shared`` (a ``ntkc.family.Shared``) hands back the output of a step
+    already traced on the same input state (several nets in one function)."""
     for i, step in enumerate(steps, start):
-        state = run_step(step, state, observe, prefix + (i,))
+        state = run_step(step, state, observe, prefix + (i,), shared)
     return state
 
 
@@ -63,24 +66,30 @@ class Body:
     """A block's body as its rule sees it: call it on a state; ``.nodes`` are
     its checked layers."""
 
-    def __init__(self, steps, observe=None, prefix: tuple = ()):
+    def __init__(self, steps, observe=None, prefix: tuple = (), shared=None):
         self.steps = steps
         self.nodes = tuple(s.node for s in steps)
         self.observe = observe
         self.prefix = prefix
+        self.shared = shared
 
     def __call__(self, state: State) -> State:
-        return run_steps(self.steps, state, self.observe, self.prefix)
+        return run_steps(self.steps, state, self.observe, self.prefix, shared=self.shared)
 
 
-def run_step(step: Step, state: State, observe=None, path: tuple = ()) -> State:
+def run_step(step: Step, state: State, observe=None, path: tuple = (), shared=None) -> State:
+    if shared is not None:
+        done = shared.get(step, state)
+        if done is not None:
+            return done
+        given = state
     if step.in_diag and not state.diag:
         state = state.to_diag()
     rule, args = step.node.rule, step.node.kwargs
     with accuracy.at_layer(step.node):
         if rule.kind == "block":
             seen = observe if rule.body.observed else None
-            bodies = [Body(b, seen, path + (j,)) for j, b in enumerate(step.bodies)]
+            bodies = [Body(b, seen, path + (j,), shared) for j, b in enumerate(step.bodies)]
             state = state.rule_kernel(rule)(state, args, step.node.in_shape, bodies)
         else:
             state = state.rule_kernel(rule)(state, args, step.node.in_shape)
@@ -89,6 +98,8 @@ def run_step(step: Step, state: State, observe=None, path: tuple = ()) -> State:
     state = _materialise_self(state)
     if observe is not None:
         observe(path, step, state)
+    if shared is not None:
+        shared.put(step, given, state)
     return state
 
 
@@ -104,7 +115,7 @@ def _materialise_self(state: State) -> State:
     return state.replace(cov1=cov1, cov2=cov2)
 
 
-def run_zero_ntk_prefix(steps, state: State, observe=None):
+def run_zero_ntk_prefix(steps, state: State, observe=None, shared=None):
     """Θ⁰ = 0, and it stays 0 through the rules that declare
     ``theta_at_zero="zero"`` (linear maps, activations: Θ' = Σ̇ ⊙ Θ), up to the
     first rule that declares ``"nngp"`` (Θ' = Σ' + W_std²·T(Θ) is then just Σ').
@@ -112,13 +123,16 @@ def run_zero_ntk_prefix(steps, state: State, observe=None):
     zeros) and set Θ' = Σ' there. A rule that declares neither ends the prefix
     and runs with Θ = 0 as it is. Returns the state with Θ and the index of the
     first step still to run."""
+    def derive(tag, s, make):
+        return make(s) if shared is None else shared.derive(tag, s, make)
+
     for i, step in enumerate(steps):
         how = step.node.rule.theta_at_zero_for(step.node.kwargs)
         if how not in ("zero", "nngp"):
             break
-        state = run_step(step, state)
+        state = run_step(step, state, shared=shared)
         if how == "nngp":
-            state = state.replace(ntk=state.nngp)
+            state = derive("ntk=nngp", state, lambda s: s.replace(ntk=s.nngp))
             if observe is not None:
                 observe((i,), step, state)
             return state, i + 1
@@ -126,7 +140,7 @@ def run_zero_ntk_prefix(steps, state: State, observe=None):
             observe((i,), step, state.replace(ntk=jnp.zeros_like(state.nngp)))
     else:
         i = len(steps)
-    return state.replace(ntk=jnp.zeros_like(state.nngp)), i
+    return derive("ntk=0", state, lambda s: s.replace(ntk=jnp.zeros_like(s.nngp))), i
 
 
 def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:

@@ -279,6 +279,10 @@ class Kernel:
         return (f, (jnp.asarray(a, dtype), jnp.asarray(m, dtype)))
 
     # -- evaluation ----------------------------------------------------------------
+    def _outputs(self, get) -> int:
+        """How many matrices the fused function returns for ``get``."""
+        return len(get)
+
     def _fn(self, get, same):
         key = (get, same)
         if key not in self._fns:
@@ -321,7 +325,7 @@ class Kernel:
                 if b is None:
                     return self._fn(get, True)(x1, None, g1, None)
                 return self._fn(get, False)(x1, b[0], g1, b[1])
-        out = blocking.run(self._fn(get, False), a, b, plan, len(get), devices, progress)
+        out = blocking.run(self._fn(get, False), a, b, plan, self._outputs(get), devices, progress)
         # the assembled NumPy buffers become the results without another copy
         return tuple(jax.device_put(o, may_alias=True) for o in out)
 

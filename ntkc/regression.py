@@ -67,8 +67,14 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
     cut into chunks holding about √block / V node slots, so that one kernel call
     sees at most ~``block`` node pairs. A chunk's last batch is filled up with
     repeats of its first graph, so every call of a level pair has the same
-    shapes and compiles once. Rows come back in data-set order."""
-    if not padded and kernel.joint_blocker() is None:
+    shapes and compiles once. Rows come back in data-set order.
+
+    ``kernel`` may be a :class:`~ntkc.Family`: the Grams of all its nets come
+    back from the one pass as ``{net name: Gram}``."""
+    from .family import Family
+    # A Family's one pass runs on the padded path (the joint layout computes one
+    # net); a single net on the joint one.
+    if not padded and not isinstance(kernel, Family) and kernel.joint_blocker() is None:
         graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in dataset.graphs]
         out = np.asarray(kernel(graphs, get=get, progress=bool(progress) or None))
         if progress:
@@ -89,20 +95,24 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
             graphs = [(dataset.graphs[i][0].astype(dtype), dataset.graphs[i][1].astype(dtype))
                       for i in fill]
             chunks.append((part, GraphBatch.from_graphs(graphs, nodes=int(v))))
-    out = np.full((len(sizes),) * 2, np.nan)
+    outs = {}
     pairs = list(itertools.combinations_with_replacement(range(len(chunks)), 2))
     for step, (i, j) in enumerate(pairs):
         (pi, bi), (pj, bj) = chunks[i], chunks[j]
         bs = max(len(bi), len(bj))
-        k = np.asarray(kernel(bi, None if i == j else bj, get=get, batch_size=bs))
-        k = k[:len(pi), :len(pj)]
-        out[np.ix_(pi, pj)] = k
-        out[np.ix_(pj, pi)] = k.T
+        got = kernel(bi, None if i == j else bj, get=get, batch_size=bs)
+        for name, k in (got.items() if isinstance(got, dict) else [(None, got)]):
+            out = outs.setdefault(name, np.full((len(sizes),) * 2, np.nan))
+            k = np.asarray(k)[:len(pi), :len(pj)]
+            out[np.ix_(pi, pj)] = k
+            out[np.ix_(pj, pi)] = k.T
         if progress:
             progress(step + 1, len(pairs))
-    if not np.all(np.isfinite(out)):
-        raise NtkError("the Gram matrix contains NaN or Inf")
-    return out
+    for name, out in outs.items():
+        if not np.all(np.isfinite(out)):
+            raise NtkError("the Gram matrix contains NaN or Inf"
+                           + ("" if name is None else f" (net {name})"))
+    return outs[None] if list(outs) == [None] else outs
 
 
 def cosine(K) -> np.ndarray:
