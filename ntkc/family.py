@@ -150,6 +150,11 @@ class Family(Kernel):
         raise NtkError("a family has no Gram store: compute its Grams with family(x1, x2) or "
                        "each member's with kernel.gram(...)")
 
+    def joint_blocker(self):
+        # ntkc.graphjoint computes one net's kernels; a family's shared pass is
+        # the padded path's fused function.
+        return "a family runs its one pass on the padded graph path"
+
     def explain(self):
         raise NtkError("explain one net of the family: ntkc.load(path, net=name).explain()")
 

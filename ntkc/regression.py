@@ -71,10 +71,7 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
 
     ``kernel`` may be a :class:`~ntkc.Family`: the Grams of all its nets come
     back from the one pass as ``{net name: Gram}``."""
-    from .family import Family
-    # A Family's one pass runs on the padded path (the joint layout computes one
-    # net); a single net on the joint one.
-    if not padded and not isinstance(kernel, Family) and kernel.joint_blocker() is None:
+    if not padded and kernel.joint_blocker() is None:   # a Family's never is
         graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in dataset.graphs]
         out = np.asarray(kernel(graphs, get=get, progress=bool(progress) or None))
         if progress:
