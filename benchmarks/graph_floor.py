@@ -6,7 +6,10 @@ GNTK net (examples/gntk_jk1_<SET>.ntk, uniform scale), all float64:
 * floor — one fused elementwise pass over every node pair (the net's Relu
   step on Σ and Θ, timed here on a 1024² array) plus the dense block-diagonal
   aggregation flops 2·(Σ and Θ)·2 sides·2·Σ_g V_g²·ΣV per GraphAgg at the
-  matmul rate timed here (2048² f64), halved for the symmetric Gram;
+  matmul rate timed here (2048² f64), halved for the symmetric Gram
+  (``floor_s``, the issue's definition); ``floor_per_layer_s`` counts one
+  such pass per activation layer (blocks × MLP layers), which a
+  layer-by-layer recursion cannot go below;
 * ntkc, joint node-pair layout (``kernel(graphs)``), compile included;
 * ntkc, the padded path (``regression.graph_gram(padded=True)``);
 * the GNTK authors' per-pair algorithm (gntk.py of KangchengHou/gntk,
@@ -30,6 +33,7 @@ import json
 import math
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -56,15 +60,24 @@ def timed(fn, *args):
     return time.perf_counter() - t, out
 
 
-def rates():
-    """The machine now: f64 matmul flop/s and ns per node pair of a Relu step."""
+def cpu_timed(fn):
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def rates(clock=None):
+    """The machine now: f64 matmul flop/s and s per node pair of a Relu step,
+    by the wall clock, or by ``clock`` (e.g. :func:`cpu_timed`: process CPU
+    seconds over all threads, steadier than the wall on a shared machine)."""
+    clock = clock or (lambda fn: timed(fn)[0])
     import jax
     import jax.numpy as jnp
     from ntkc.rules.relu import pair
     a = jnp.asarray(np.random.default_rng(0).random((2048, 2048)))
     mm = jax.jit(lambda a: a @ a)
     mm(a).block_until_ready()
-    t = min(timed(lambda: mm(a).block_until_ready())[0] for _ in range(3))
+    t = min(clock(lambda: mm(a).block_until_ready()) for _ in range(3))
     rate = 2 * 2048 ** 3 / t
     u = 1024
     s = jnp.asarray(np.random.default_rng(1).random((u, u)))
@@ -75,16 +88,19 @@ def rates():
         return sig, dot * th + sig
     f = jax.jit(step)
     jax.block_until_ready(f(s, s, v))
-    t = min(timed(lambda: jax.block_until_ready(f(s, s, v)))[0] for _ in range(3))
+    t = min(clock(lambda: jax.block_until_ready(f(s, s, v))) for _ in range(3))
     return rate, t / u / u
 
 
-def floor(sizes, aggregations, rate, pair_s):
+def floor(sizes, aggregations, rate, pair_s, activations=1):
+    """The floor with ``activations`` elementwise passes (the issue's floor
+    counts one, however deep the net; one per activation layer is the
+    arithmetic a layer-by-layer recursion cannot avoid)."""
     u = float(np.sum(sizes))
     sq = float(np.sum(np.asarray(sizes, float) ** 2))
     pairs = u * u / 2
     flops = aggregations * 2 * 2 * 2 * sq * u / 2
-    return pairs * pair_s + flops / rate, pairs, flops
+    return activations * pairs * pair_s + flops / rate, pairs, flops
 
 
 # -- the GNTK authors' per-pair algorithm ------------------------------------------
@@ -166,11 +182,15 @@ def subset(ds, count, rng):
 def ntkc_joint(kernel, ds, full_nodes):
     from ntkc import graphjoint
     graphs = [(f.astype(np.float64), a.astype(np.float64)) for f, a in ds.graphs]
+    c0 = time.process_time()
     first, _ = timed(lambda: np.asarray(kernel(graphs)))
+    c1 = time.process_time()
     again, _ = timed(lambda: np.asarray(kernel(graphs)))       # compiled
+    c2 = time.process_time()
     scale = (full_nodes / ds.sizes().sum()) ** 2
     acts, aggs = graphjoint.layer_counts(kernel.net)
     return {"first_call_s": first, "compiled_s": again, "compile_s": max(first - again, 0.0),
+            "first_call_cpu_s": c1 - c0, "compiled_cpu_s": c2 - c1,
             "estimate_s": max(first - again, 0.0) + again * scale, "scale": scale,
             "groups": [list(map(int, t)) for t in
                        [graphjoint.choose_tops(ds.sizes(), acts, aggs)]]}
@@ -207,9 +227,17 @@ def main(argv=None):
         _, aggs = layer_counts(kernel.net)
         aggs = sum(1 for _ in range(blocks))
         fl, pairs, flops = floor(ds.sizes(), aggs, rate, pair_s)
+        acts = blocks * mlp
+        fl_layers = floor(ds.sizes(), aggs, rate, pair_s, acts)[0]
+        crate, cpair = rates(cpu_timed)
+        cfl = floor(ds.sizes(), aggs, crate, cpair)[0]
+        cfl_layers = floor(ds.sizes(), aggs, crate, cpair, acts)[0]
         row = {"net": net, "graphs": len(ds.graphs), "nodes": int(ds.sizes().sum()),
                "node_pairs_half": pairs, "agg_flops": flops, "matmul_flops_per_s": rate,
-               "relu_ns_per_pair": pair_s * 1e9, "floor_s": fl}
+               "relu_ns_per_pair": pair_s * 1e9, "floor_s": fl,
+               "activation_layers": acts, "floor_per_layer_s": fl_layers,
+               "cpu": {"matmul_flops_per_cpu_s": crate, "relu_cpu_ns_per_pair": cpair * 1e9,
+                       "floor_cpu_s": cfl, "floor_per_layer_cpu_s": cfl_layers}}
         sub = subset(ds, joint_n, rng)
         row["joint"] = ntkc_joint(kernel, sub, ds.sizes().sum())
         row["joint"]["graphs_timed"] = len(sub.graphs)
@@ -222,11 +250,18 @@ def main(argv=None):
             row["authors"] = {"estimate_s": est, "per_pair_s": per, "pairs_timed": args.pairs}
         j = row["joint"]["estimate_s"]
         row["ratio_joint_to_floor"] = j / fl
+        row["ratio_joint_to_floor_per_layer"] = j / fl_layers
+        jt = row["joint"]
+        jc = max(jt["first_call_cpu_s"] - jt["compiled_cpu_s"], 0.0) + jt["compiled_cpu_s"] * jt["scale"]
+        row["cpu"]["joint_estimate_cpu_s"] = jc
+        row["cpu"]["ratio_joint_to_floor"] = jc / cfl
+        row["cpu"]["ratio_joint_to_floor_per_layer"] = jc / cfl_layers
         if "authors" in row:
             row["speedup_vs_authors"] = row["authors"]["estimate_s"] / j
         if "padded" in row:
             row["speedup_vs_padded"] = row["padded"]["estimate_s"] / j
         row["load_average"] = os.getloadavg()
+        row["peak_rss_mib_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         results["sets"][name] = row
         print(json.dumps({name: row}, default=float), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,8 @@ class JointState(State):
     (m, P, P) of each side, ``side1``/``side2`` the tiles' :class:`Tile`."""
     side1: Any = None
     side2: Any = None
-    #: a traced flag, set when both sides are one tile (the Gram's diagonal)
-    itself: Any = None
+    #: set when both sides are one tile (the Gram's diagonal)
+    itself: bool = False
 
     def rule_kernel(self, rule):
         how = rule.joint
@@ -103,14 +103,16 @@ class JointState(State):
 
     def variances(self, side: int):
         cov = self.cov1 if side == 1 else self.cov2
-        v = jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
-        if self.itself is None:
-            return v
-        # a tile paired with itself (the Gram's diagonal): read the variances
-        # off Σ's own diagonal, so a node paired with itself has cos θ = 1
-        # exactly (within-bin sums, rounded differently, would miss by an ulp,
-        # which arccos magnifies to √ulp); a flag, not a second compiled function
-        return jnp.where(self.itself, jnp.diagonal(self.nngp), v)
+        if self.itself:
+            # a tile paired with itself (the Gram's diagonal): read the variances
+            # off Σ's own diagonal, so a node paired with itself has cos θ = 1
+            # exactly (within-bin sums, rounded differently, would miss by an
+            # ulp, which arccos magnifies to √ulp). Its own compiled function:
+            # this makes every layer wait for the whole Σ before its
+            # elementwise pass, which off the diagonal would cost ~3× (XLA
+            # fuses a chain of elementwise layers when the variances are small)
+            return jnp.diagonal(self.nngp)
+        return jnp.diagonal(cov, axis1=1, axis2=2).reshape(-1)
 
     def pair_variances(self, which: str):
         if which == "cross":
@@ -124,9 +126,9 @@ class JointState(State):
 
 
 def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
-                itself=None) -> JointState:
-    """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``: a
-    flag, true when t2 is t1 (None: sides of different shapes)."""
+                itself: bool = False) -> JointState:
+    """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``:
+    whether t2 is t1."""
     f1, f2 = t1.features, t2.features
     c = f1.shape[-1]
 
@@ -149,9 +151,14 @@ def aggregate(state: JointState, operator) -> JointState:
     m2, p2 = a2.shape[:2]
 
     def cross(x):
+        # Both sides as batched matmuls with the bin as leading batch axis,
+        # which XLA:CPU runs as GEMMs; the column side's bins are brought to
+        # the front by an explicit swap (an einsum with the batch axis in the
+        # middle ran at half the speed for bins of 32, benchmarks/graph_floor.py)
         u1, u2 = x.shape
-        y = jnp.einsum("muv,mvc->muc", a1, x.reshape(m1, p1, u2)).reshape(u1, u2)
-        return jnp.einsum("rmw,mxw->rmx", y.reshape(u1, m2, p2), a2).reshape(u1, u2)
+        y = jnp.matmul(a1, x.reshape(m1, p1, u2)).reshape(u1, m2, p2)
+        z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a2, 1, 2))
+        return jnp.swapaxes(z, 0, 1).reshape(u1, u2)
 
     def within(c, a):
         return jnp.einsum("muv,mvw,mxw->mux", a, c, a, optimize="optimal")
@@ -185,9 +192,8 @@ def pool(state: JointState, mean: bool) -> State:
     nngp = cross(state.nngp)
     ntk = None if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
     cov1, cov2 = within(state.cov1, w1), within(state.cov2, w2)
-    if state.itself is not None:   # as in JointState.variances
-        cov1 = jnp.where(state.itself, jnp.diagonal(nngp), cov1)
-        cov2 = jnp.where(state.itself, jnp.diagonal(nngp), cov2)
+    if state.itself:   # as in JointState.variances
+        cov1 = cov2 = jnp.diagonal(nngp)
     return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=True, nspatial=0)
 
 
@@ -346,18 +352,18 @@ def layer_counts(net) -> tuple:
 
 # -- running ----------------------------------------------------------------------
 
-def tile_function(net, get: tuple, side1: Side, side2: Side):
-    """One jitted function (tile1, tile2, itself) -> kernels over their graph
-    slots for a pair of size groups (``itself``: whether tile2 is tile1), with
-    the accuracy checks of ``fusion.fuse``."""
+def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = False):
+    """One jitted function (tile1, tile2) -> kernels over their graph slots
+    for a pair of size groups (``itself``: tile2 is tile1), with the accuracy
+    checks of ``fusion.fuse``."""
     from .fusion import Checked, layouts, run_steps, run_zero_ntk_prefix
     steps = layouts(net.layers)
     want_ntk = "ntk" in get
     checks = []
 
-    def fn(t1, t2, itself):
+    def fn(t1, t2):
         with accuracy.recording() as (reports, values):
-            state = input_state(t1, t2, side1, side2, False, itself if side1 == side2 else None)
+            state = input_state(t1, t2, side1, side2, False, itself)
             start = 0
             if want_ntk:
                 state, start = run_zero_ntk_prefix(steps, state)
@@ -417,15 +423,16 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
 
     for n, (i, j) in enumerate(pairs):
         (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
-        key = (get, rows[ga].side, cols[gb].side)
+        itself = sym and i == j
+        key = (get, rows[ga].side, cols[gb].side, itself)
         if key not in cache:
-            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side)
+            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side, itself)
         if len(pending) > len(devices):   # one queued behind each running tile
             collect()
         dev = devices[n % len(devices)]
         t1 = jax.device_put(rows[ga].tiles[ta], dev)
         t2 = jax.device_put(cols[gb].tiles[tb], dev)
-        pending.append((i, j, cache[key](t1, t2, np.bool_(sym and i == j))))
+        pending.append((i, j, cache[key](t1, t2)))
     while pending:
         collect()
     bar.close()
