@@ -182,6 +182,16 @@ class Rule:
       channels (a layer with parameters); otherwise it keeps its input's.
     * ``positionwise`` — the layer acts on each position alone, so it may run
       inside a recurrent cell, one time step at a time.
+    * ``self_pairs`` — which position pairs of the per-example
+      self-covariances Σ(x, x) the rule reads, so the compiler can keep only
+      the same-position pairs (their variances) where no layer needs more:
+      ``"cross"`` (the default: the same pairs as the cross-covariance),
+      ``"tied"`` (the output's same-position pairs come from the input's
+      same-position pairs alone, and Σ(x, x') and Θ never read Σ(x, x):
+      Dense, Conv), ``"variances"`` (tied, and Σ(x, x') reads the variances:
+      the activations) or ``"pool"`` (Σ(x, x') never reads Σ(x, x), but the
+      output's self-covariance reads all the pairs of the cross layout:
+      global pools).
     """
     name: str
     params: tuple
@@ -199,6 +209,7 @@ class Rule:
     mixes: bool = False
     writes_width: bool = False
     positionwise: bool = False
+    self_pairs: str = "cross"
 
     kind = "layer"
 
@@ -243,6 +254,7 @@ class ActivationRule(Rule):
     gaussian_out: str = "never"
     needs_gaussian: bool = True
     positionwise: bool = True
+    self_pairs: str = "variances"
 
     kind = "activation"
 
@@ -271,7 +283,8 @@ class BlockRule(Rule):
 LAYERS: dict[str, Rule] = {}
 
 _CHOICES = {"theta_at_zero": (None, "zero", "nngp"),
-            "gaussian_out": ("always", "if_input", "never")}
+            "gaussian_out": ("always", "if_input", "never"),
+            "self_pairs": ("cross", "tied", "variances", "pool")}
 
 
 def register(rule: Rule) -> Rule:

@@ -47,16 +47,16 @@ def kernel(state, args, in_shape):
     window, stride, out, pads = _plan(in_shape, args)
     d = in_shape.nspatial
     circular = args["padding"] == "circular"
-    paired = not state.diag
     w2, b2 = args["W_std"] ** 2, args["b_std"] ** 2
 
-    def conv(a):
+    def conv(a, which):
+        paired = not state.pairs_diag(which)
         return _window_mean(a, d, window, stride, out, pads, circular, paired)
 
-    new = state.map(lambda a, which: w2 * conv(a) + b2, ntk=False)
+    new = state.map(lambda a, which: w2 * conv(a, which) + b2, ntk=False)
     if state.ntk is None:
         return new
-    return new.replace(ntk=w2 * conv(state.ntk) + new.nngp)
+    return new.replace(ntk=w2 * conv(state.ntk, "cross") + new.nngp)
 
 
 def symbolic(args, in_shape):
@@ -105,5 +105,6 @@ register(LayerRule(
             Param("b_std", "float", 0.0, low=0.0, positional=False)),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True,
+    self_pairs="tied",
     doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std²",
 ))

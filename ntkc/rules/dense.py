@@ -45,5 +45,6 @@ register(LayerRule(
                   positional=False)),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero="nngp", fresh=True, gaussian_out="always", writes_width=True, positionwise=True,
+    self_pairs="tied",
     doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ",
 ))
