@@ -3,7 +3,9 @@
 Two passes over the checked layers. *Demand analysis* runs backwards from the
 readout and decides, for every layer, whether it must see every pair of
 positions or only same-position pairs (a global pool needs all pairs, Flatten
-only the diagonal, a Conv passes on what it is asked for). *Fusion* runs
+only the diagonal, a Conv passes on what it is asked for); a second backward
+pass (:func:`self_layouts`) decides the same for the per-example
+self-covariances, which most layers read only at same-position pairs. *Fusion* runs
 forwards and folds the registry rules into one Python function of the inputs,
 which is jitted once per (what is asked, x2 given or not); JAX caches the
 compiled code per input shape and dtype.
@@ -11,6 +13,7 @@ compiled code per input shape and dtype.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -18,7 +21,7 @@ import jax.numpy as jnp
 
 from . import accuracy
 from .check import CheckedNet, Node
-from .state import Graphs, State, materialise
+from .state import Graphs, State, _pair_diagonal, materialise
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ class Step:
     in_diag: bool
     out_diag: bool
     bodies: tuple = ()  # a tuple of Steps per body
+    # the self-covariances' pairs the layer reads: "full", "diag", "none" (dead),
+    # or None (as the state holds them: inside bodies, and outside ``fuse``)
+    self_in: str | None = None
 
 
 def layouts(nodes, out_diag: bool = True) -> tuple:
@@ -48,6 +54,36 @@ def layouts(nodes, out_diag: bool = True) -> tuple:
         steps.append(Step(node, in_diag, out_diag or node.out_shape.nspatial == 0, bodies))
         out_diag = in_diag
     return tuple(reversed(steps))
+
+
+_NEED = ("none", "diag", "full")
+
+
+def self_layouts(steps) -> tuple:
+    """The self-covariances' demand, from the readout back (top-level steps;
+    each rule's ``self_pairs`` says what it reads): ``"full"`` (every pair of
+    the cross layout), ``"diag"`` (same-position pairs: an activation's
+    variances) or ``"none"`` (read by no later layer nor by any output). The
+    kernels asked for are cross-covariances, so the readout needs none. A
+    rule that does not say (``"cross"``, every block) gets the cross layout,
+    as without this pass."""
+    need, out = "none", []
+    for st in reversed(steps):
+        cross = "diag" if st.in_diag or st.node.in_shape.nspatial == 0 else "full"
+        how = st.node.rule.self_pairs
+        if how == "tied":
+            need_in = need
+        elif how == "variances":
+            need_in = max(need, "diag", key=_NEED.index)
+        elif how == "pool":
+            need_in = "none" if need == "none" else cross
+        else:
+            need_in = cross
+        if cross == "diag" and need_in == "full":
+            need_in = "diag"
+        out.append(dataclasses.replace(st, self_in=need_in))
+        need = need_in
+    return tuple(reversed(out))
 
 
 def run_steps(steps, state: State, observe=None, prefix: tuple = (), start: int = 0,
@@ -85,6 +121,8 @@ def run_step(step: Step, state: State, observe=None, path: tuple = (), shared=No
         given = state
     if step.in_diag and not state.diag:
         state = state.to_diag()
+    if step.self_in is not None:
+        state = _self_layout(state, step.self_in)
     rule, args = step.node.rule, step.node.kwargs
     with accuracy.at_layer(step.node):
         if rule.kind == "block":
@@ -101,6 +139,22 @@ def run_step(step: Step, state: State, observe=None, path: tuple = (), shared=No
     if shared is not None:
         shared.put(step, given, state)
     return state
+
+
+def _self_layout(state: State, need: str) -> State:
+    if state.diag or state.nspatial == 0 or need == "full" and not state.self_diag:
+        return state
+    if need == "diag":
+        return state.self_to_diag()
+    if need == "full":  # a planning error, never an input's: self_layouts rules it out
+        raise AssertionError("the self-covariances were cut to their diagonal too early")
+    # Read by nothing: zeros in the cross layout stand in, so that the layer's
+    # rule runs as usual, and XLA drops the dead computation.
+    n1, n2 = state.cov1.shape[0], state.cov2.shape[0]
+    pairs = state.nngp.shape[2:]
+    cov1 = jnp.zeros((n1,) + pairs, state.nngp.dtype)
+    cov2 = cov1 if state.same else jnp.zeros((n2,) + pairs, state.nngp.dtype)
+    return state.replace(cov1=cov1, cov2=cov2, self_diag=False)
 
 
 def _materialise_self(state: State) -> State:
@@ -143,29 +197,39 @@ def run_zero_ntk_prefix(steps, state: State, observe=None, shared=None):
     return derive("ntk=0", state, lambda s: s.replace(ntk=jnp.zeros_like(s.nngp))), i
 
 
-def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool) -> State:
-    """Σ⁰(x, x') = x·x'/C per position pair, Θ⁰ = 0."""
+def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool,
+                self_diag: bool = False) -> State:
+    """Σ⁰(x, x') = x·x'/C per position pair, Θ⁰ = 0; with ``self_diag`` the
+    self-covariances at same-position pairs only."""
     channels = x1.shape[-1]
     d = nspatial
     pos1 = "abcd"[:d]
     pos2 = pos1 if diag else "efgh"[:d]
     pair = pos1 + ("" if diag else pos2)
     same = x2 is None
+    self_diag = self_diag and not diag and d > 0
 
     def cov(x):
-        return jnp.einsum(f"n{pos1}z,n{pos2}z->n{pair}", x, x) / channels
+        full = jnp.einsum(f"n{pos1}z,n{pos2}z->n{pair}", x, x) / channels
+        # The variances are taken from the same product as Σ(x, x') rather
+        # than summed on their own: an example paired with itself must see
+        # cos = 1 exactly, and a sum in another order (a GEMM's fused
+        # multiply-adds against a reduction) is an ulp off, which arccos
+        # near 1 turns into √ulp.
+        return _pair_diagonal(full, d) if self_diag else full
 
     cov1 = cov(x1)
     cov2 = cov1 if same else cov(x2)
     nngp = jnp.einsum(f"i{pos1}z,j{pos2}z->ij{pair}", x1, x1 if same else x2) / channels
     ntk = jnp.zeros_like(nngp) if want_ntk else None
     return State(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, diag=diag or d == 0,
-                 nspatial=d, same=same, graphs1=g1, graphs2=g1 if same else g2)
+                 nspatial=d, same=same, graphs1=g1, graphs2=g1 if same else g2,
+                 self_diag=self_diag)
 
 
 def fuse(net: CheckedNet, get: tuple, same: bool):
     """One function (x1, x2, graphs1, graphs2) -> tuple of kernels, jitted."""
-    steps = layouts(net.layers)
+    steps = self_layouts(layouts(net.layers))
     want_ntk = "ntk" in get
     d = net.input.nspatial
     checks = []   # the accuracy reports of the last trace, in output order
@@ -174,7 +238,8 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
         g1 = None if g1 is None else Graphs(*g1)
         g2 = None if g2 is None else Graphs(*g2)
         with accuracy.recording() as (reports, values):
-            state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False)
+            state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False,
+                                self_diag=steps[0].self_in != "full")
             start = 0
             if want_ntk:
                 state, start = run_zero_ntk_prefix(steps, state)

@@ -208,6 +208,16 @@ class Rule:
       the width of the input stream as the net declares it
       (:attr:`~ntkc.shapes.Shape.width`; a standard-parameterized layer's
       NTK term is that fan-in times Σ).
+    * ``self_pairs`` — which position pairs of the per-example
+      self-covariances Σ(x, x) the rule reads, so the compiler can keep only
+      the same-position pairs (their variances) where no layer needs more:
+      ``"cross"`` (the default: the same pairs as the cross-covariance),
+      ``"tied"`` (the output's same-position pairs come from the input's
+      same-position pairs alone, and Σ(x, x') and Θ never read Σ(x, x):
+      Dense, Conv), ``"variances"`` (tied, and Σ(x, x') reads the variances:
+      the activations) or ``"pool"`` (Σ(x, x') never reads Σ(x, x), but the
+      output's self-covariance reads all the pairs of the cross layout:
+      global pools).
     """
     name: str
     params: tuple
@@ -228,6 +238,7 @@ class Rule:
     joint: Any = None
     reads_width: bool = False
     mc_bias: float | Callable = 1.0
+    self_pairs: str = "cross"
 
     kind = "layer"
 
@@ -282,6 +293,7 @@ class ActivationRule(Rule):
     needs_gaussian: bool = True
     positionwise: bool = True
     joint: Any = "same"
+    self_pairs: str = "variances"
 
     kind = "activation"
 
@@ -310,7 +322,8 @@ class BlockRule(Rule):
 LAYERS: dict[str, Rule] = {}
 
 _CHOICES = {"theta_at_zero": (None, "zero", "nngp"),
-            "gaussian_out": ("always", "if_input", "never")}
+            "gaussian_out": ("always", "if_input", "never"),
+            "self_pairs": ("cross", "tied", "variances", "pool")}
 
 
 def register(rule: Rule) -> Rule:

@@ -9,13 +9,17 @@ For a batch pair (x1, x2) with spatial axes S, a state holds
 where the position-pair axes ``P`` are ``S + S`` (every pair of positions,
 ``diag=False``) or ``S`` (same-position pairs only, ``diag=True``). Which of the
 two a layer sees is decided once by the compiler's demand analysis, never by
-the rule itself. With ``x2`` omitted, ``cov2`` is ``cov1`` and is not computed
+the rule itself. ``self_diag`` says that ``cov1`` and ``cov2`` hold only their
+same-position pairs while the cross-covariances hold every pair (where no
+later layer reads more of them than their variances; ``pairs_diag(which)``
+gives any array's layout). With ``x2`` omitted, ``cov2`` is ``cov1`` and is not computed
 twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -39,6 +43,7 @@ class State:
     diag: bool
     nspatial: int
     same: bool = False          # x2 is x1: cov2 is cov1, graphs2 is graphs1
+    self_diag: bool = False     # cov1, cov2: same-position pairs only
     graphs1: Graphs | None = None
     graphs2: Graphs | None = None
 
@@ -49,6 +54,11 @@ class State:
 
     def replace(self, **changes) -> "State":
         return dataclasses.replace(self, **changes)
+
+    def pairs_diag(self, which: str) -> bool:
+        """Whether the array ``which`` ("cov1", "cov2", "cross") holds only
+        same-position pairs."""
+        return self.diag or (self.self_diag and which != "cross")
 
     def map(self, f: Callable[[Any, str], Any], ntk: bool = True) -> "State":
         """Apply ``f(array, which)`` to every covariance; ``which`` is ``"cov1"``,
@@ -65,6 +75,8 @@ class State:
         if one keeps only same-position pairs, so does the result."""
         if self.diag != other.diag:
             return self.to_diag().combine(other.to_diag(), a, b)
+        if self.self_diag != other.self_diag:
+            return self.self_to_diag().combine(other.self_to_diag(), a, b)
 
         def lin(u, v):
             return None if u is None or v is None else a * u + b * v
@@ -81,7 +93,7 @@ class State:
     def variances(self, side: int):
         """Σ(x, x) at each position, ``(N, *S)``, for side 1 or 2."""
         cov = self.cov1 if side == 1 else self.cov2
-        if self.diag or self.nspatial == 0:
+        if self.diag or self.self_diag or self.nspatial == 0:
             return cov
         return _pair_diagonal(cov, self.nspatial)
 
@@ -97,7 +109,7 @@ class State:
             v2 = v2[None, :]
         elif which == "cov1":
             v2 = v1
-        if self.diag or d == 0:
+        if self.pairs_diag(which) or d == 0:
             return v1, v2
         # full pairs (*S, *S): the first position indexes v1, the second v2
         ones = (1,) * d
@@ -110,16 +122,31 @@ class State:
         if self.diag or self.nspatial == 0:
             return self.replace(diag=True)
         d = self.nspatial
-        return self.map(lambda a, which: _pair_diagonal(a, d)).replace(diag=True)
+        return self.map(lambda a, which: a if self.pairs_diag(which) else _pair_diagonal(a, d)
+                        ).replace(diag=True, self_diag=False)
+
+    def self_to_diag(self) -> "State":
+        """Keep only the same-position pairs of the self-covariances."""
+        if self.diag or self.self_diag or self.nspatial == 0:
+            return self
+        cov1 = _pair_diagonal(self.cov1, self.nspatial)
+        cov2 = cov1 if self.same else _pair_diagonal(self.cov2, self.nspatial)
+        return self.replace(cov1=cov1, cov2=cov2, self_diag=True)
 
 
 def _pair_diagonal(a, d: int):
-    """``a[..., p, q] -> a[..., p, p]`` for d spatial axes laid out as (*S, *S)."""
-    lead = a.ndim - 2 * d
-    letters = "abcdefgh"
-    batch = "".join("xyzw"[i] for i in range(lead))
-    pos = letters[:d]
-    return jnp.einsum(f"{batch}{pos}{pos}->{batch}{pos}", a)
+    """``a[..., p, q] -> a[..., p, p]`` for d spatial axes laid out as (*S, *S).
+
+    The P same-position pairs are every (P + 1)-th element of the P² pairs, so
+    a strided slice of the flattened pairs reads just them. (An einsum such as
+    ``xabab->xab`` lowers on XLA:CPU to a masked select over all P² pairs and
+    a reduction: on 32×32 images ~13× a full pass over the pair array, paid
+    for every activation's variances.)"""
+    lead = a.shape[: a.ndim - 2 * d]
+    spatial = a.shape[a.ndim - d:]
+    p = math.prod(spatial)
+    flat = a.reshape(lead + (p * p,))
+    return jax.lax.slice_in_dim(flat, 0, p * p, stride=p + 1, axis=-1).reshape(lead + spatial)
 
 
 def materialise(x, fn=None):

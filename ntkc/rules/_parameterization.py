@@ -69,17 +69,19 @@ def theta_at_zero(args):
 
 
 def kernel(state, args, fan_in, linear):
-    """(Σ', Θ') of a weight layer whose linear map on covariances is ``linear``
+    """(Σ', Θ') of a weight layer whose linear map on covariances is
+    ``linear(array, which)`` (``which`` as for ``State.map``)
     and whose declared fan-in is ``fan_in`` (standard only)."""
     w2 = args["W_std"] ** 2
     b2 = args["b_std"] ** 2 if args["bias"] else 0.0
-    new = state.map(lambda a, which: w2 * linear(a) + b2, ntk=False)
+    new = state.map(lambda a, which: w2 * linear(a, which) + b2, ntk=False)
     if state.ntk is None:
         return new
     if not standard(args):
-        return new.replace(ntk=w2 * linear(state.ntk) + new.nngp)
+        return new.replace(ntk=w2 * linear(state.ntk, "cross") + new.nngp)
     extra = 1.0 if args["bias"] else 0.0
-    return new.replace(ntk=fan_in * linear(state.nngp) + w2 * linear(state.ntk) + extra)
+    return new.replace(ntk=fan_in * linear(state.nngp, "cross") + w2 * linear(state.ntk, "cross")
+                       + extra)
 
 
 def trained(leaf, scale):

@@ -49,9 +49,9 @@ def kernel(state, args, in_shape):
     window, stride, out, pads = _plan(in_shape, args)
     d = in_shape.nspatial
     circular = args["padding"] == "circular"
-    paired = not state.diag
 
-    def conv(a):
+    def conv(a, which):
+        paired = not state.pairs_diag(which)
         return _window_mean(a, d, window, stride, out, pads, circular, paired)
 
     fan_in = None if in_shape.width is None else in_shape.width * math.prod(window)
@@ -111,7 +111,7 @@ register(LayerRule(
             Param("b_std", "float", 0.0, low=0.0, positional=False)) + pz.params(),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero=pz.theta_at_zero, fresh=True, gaussian_out="always", writes_width=True,
-    reads_width=True,
+    reads_width=True, self_pairs="tied",
     doc="convolution: Σ'(p,q) = W_std²·mean_k Σ(p+k, q+k) + b_std² (standard: "
         "Θ' = N·|k|·mean_k Σ + W_std²·mean_k Θ + 1)",
 ))

@@ -16,7 +16,7 @@ def shape(s, args):
 
 
 def kernel(state, args, in_shape):
-    return pz.kernel(state, args, in_shape.width, lambda a: a)
+    return pz.kernel(state, args, in_shape.width, lambda a, which: a)
 
 
 def symbolic(args, in_shape):
@@ -50,7 +50,7 @@ register(LayerRule(
                   positional=False)) + pz.params(),
     shape=shape, kernel=kernel, init=init, apply=apply, symbolic=symbolic,
     theta_at_zero=pz.theta_at_zero, fresh=True, gaussian_out="always", writes_width=True,
-    positionwise=True, reads_width=True, joint="same",
+    positionwise=True, reads_width=True, joint="same", self_pairs="tied",
     doc="fully connected over channels: Σ' = W_std²Σ + b_std², Θ' = Σ' + W_std²Θ "
         "(standard: Θ' = N·Σ + W_std²Θ + 1)",
 ))

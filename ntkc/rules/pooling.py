@@ -92,13 +92,14 @@ register(LayerRule(
     name="GlobalAvgPool", params=(), shape=_needs_spatial("GlobalAvgPool"),
     kernel=_global_pool(mean=True), apply=_global_apply(mean=True), demand=_full,
     symbolic=_global_symbolic(mean=True), joint=_global_joint(mean=True),
-    theta_at_zero="zero", doc="Σ' = mean over all position (node) pairs of Σ",
+    theta_at_zero="zero", doc="Σ' = mean over all position (node) pairs of Σ", self_pairs="pool",
 ))
 register(LayerRule(
     name="GlobalSumPool", params=(), shape=_needs_spatial("GlobalSumPool"),
     kernel=_global_pool(mean=False), apply=_global_apply(mean=False), demand=_full,
     symbolic=_global_symbolic(mean=False), joint=_global_joint(mean=False),
     theta_at_zero="zero", doc="Σ' = sum over all position (node) pairs of Σ, padded nodes excluded",
+    self_pairs="pool",
 ))
 
 
