@@ -43,24 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import DEFAULT_DATA, DOCS, ROOT, machine, save_json, write_section  # noqa: E402
 
 NET = ROOT / "examples" / "cntk_cifar.ntk"
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")
-
-
-def read_records(path: Path, n: int):
-    """The first n images of a CIFAR-10 binary batch: 1 label byte, then the
-    3072 bytes of the red, green and blue 32×32 planes, per record."""
-    raw = np.fromfile(path, np.uint8)
-    if raw.size % 3073:
-        raise SystemExit(f"{path}: {raw.size} bytes is not a whole number of 3073-byte records")
-    rec = raw.reshape(-1, 3073)[:n]
-    return rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float64), rec[:, 0].astype(int)
-
-
 def images(data: Path, n_train: int, n_test: int):
+    from ntkc.data import load_cifar10
     folder = data / "images" / "cifar10"
-    xtr, ytr = read_records(folder / "data_batch_1_first4000.bin", n_train)
-    xte, yte = read_records(folder / "test_batch_first1000.bin", n_test)
+    xtr, ytr = load_cifar10(folder / "data_batch_1_first4000.bin")
+    xte, yte = load_cifar10(folder / "test_batch_first1000.bin")
+    xtr, ytr, xte, yte = xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test]
     mean, std = xtr.mean(axis=(0, 1, 2)), xtr.std(axis=(0, 1, 2))
     return (xtr - mean) / std, ytr, (xte - mean) / std, yte
 
