@@ -230,25 +230,31 @@ def input_state(x1, x2, g1, g2, nspatial: int, diag: bool, want_ntk: bool,
 def fuse(net: CheckedNet, get: tuple, same: bool):
     """One function (x1, x2, graphs1, graphs2) -> tuple of kernels, jitted."""
     steps = self_layouts(layouts(net.layers))
-    want_ntk = "ntk" in get
     d = net.input.nspatial
     checks = []   # the accuracy reports of the last trace, in output order
 
     def kernel_fn(x1, x2, g1, g2):
         g1 = None if g1 is None else Graphs(*g1)
         g2 = None if g2 is None else Graphs(*g2)
-        with accuracy.recording() as (reports, values):
-            state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False,
-                                self_diag=steps[0].self_in != "full")
-            start = 0
-            if want_ntk:
-                state, start = run_zero_ntk_prefix(steps, state)
-            state = run_steps(steps[start:], state, start=start)
-        checks[:] = reports
-        out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
-        return (out, tuple(values)) if values else out
+        state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False,
+                            self_diag=steps[0].self_in != "full")
+        return run_net(steps, state, get, checks)
 
     return Checked(jax.jit(kernel_fn), checks, net)
+
+
+def run_net(steps, state: State, get: tuple, checks: list):
+    """The kernels ``get`` of planned steps run on an input state, under the
+    accuracy recorder: ``checks`` receives this trace's reports, and the
+    estimates ride along with the kernels for :class:`Checked` to test."""
+    with accuracy.recording() as (reports, values):
+        start = 0
+        if "ntk" in get:
+            state, start = run_zero_ntk_prefix(steps, state)
+        state = run_steps(steps[start:], state, start=start)
+    checks[:] = reports
+    out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+    return (out, tuple(values)) if values else out
 
 
 class Checked:

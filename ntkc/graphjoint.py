@@ -39,7 +39,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import accuracy
 from .errors import NtkError
 from .state import State
 
@@ -356,21 +355,12 @@ def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = Fals
     """One jitted function (tile1, tile2) -> kernels over their graph slots
     for a pair of size groups (``itself``: tile2 is tile1), with the accuracy
     checks of ``fusion.fuse``."""
-    from .fusion import Checked, layouts, run_steps, run_zero_ntk_prefix
+    from .fusion import Checked, layouts, run_net
     steps = layouts(net.layers)
-    want_ntk = "ntk" in get
     checks = []
 
     def fn(t1, t2):
-        with accuracy.recording() as (reports, values):
-            state = input_state(t1, t2, side1, side2, False, itself)
-            start = 0
-            if want_ntk:
-                state, start = run_zero_ntk_prefix(steps, state)
-            state = run_steps(steps[start:], state, start=start)
-        checks[:] = reports
-        out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
-        return (out, tuple(values)) if values else out
+        return run_net(steps, input_state(t1, t2, side1, side2, False, itself), get, checks)
 
     return Checked(jax.jit(fn), checks, net)
 
