@@ -159,27 +159,23 @@ def worker_profile(dtype, repeats):
 
 
 def _pair_writes(hlo: str) -> int:
-    """Instructions of the compiled module (every computation: conditionals'
-    branches included) that write a whole pair-sized array: fusions, copies
-    and the like whose result has 32·32·32·32 elements."""
-    n = 0
+    """Instructions of the compiled module outside fused computations (the
+    entry and the conditionals' branches) that write a whole pair-sized
+    array (32·32·32·32 elements): fusions, copies, slices and the like."""
+    n, fused = 0, False
     for line in hlo.splitlines():
-        m = re.match(r"\s*(?:ROOT )?%\S+ = f(?:32|64)\[([\d,]+)\]\S* (\w+)\(", line)
-        if not m or m.group(2) in ("parameter", "bitcast", "tuple", "get-tuple-element",
-                                   "conditional", "constant", "broadcast", "iota"):
+        if line.startswith("%") or line.startswith("ENTRY"):
+            fused = line.startswith("%fused")
+            continue
+        m = re.match(r"\s*(?:ROOT )?%\S+ = f(?:32|64)\[([\d,]+)\]\S* ([\w-]+)\(", line)
+        if fused or not m or m.group(2) in ("parameter", "bitcast", "tuple", "get-tuple-element",
+                                            "conditional", "constant", "broadcast", "iota"):
             continue
         size = 1
         for s in m.group(1).split(","):
             size *= int(s)
-        if size == 32**4 and not _inside_fusion(hlo, line):
-            n += 1
+        n += size == 32**4
     return n
-
-
-def _inside_fusion(hlo, line):
-    head = hlo[: hlo.index(line)]
-    comp = head[head.rfind("\n%") + 1 if "\n%" in head else 0:]
-    return comp.startswith("%fused_computation") or comp.startswith("%fused")
 
 
 def worker(args):
@@ -219,6 +215,9 @@ def main():
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--base", help="git revision measured as 'before'")
+    ap.add_argument("--base-tree", help="an existing checkout of --base to use (else a "
+                    "temporary git worktree is made)")
+    ap.add_argument("--sides", nargs="*", type=int, default=[8, 16, 32])
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     ap.add_argument("--out", default=str(HERE / "results" / "cnn_floor.json"))
@@ -233,20 +232,21 @@ def main():
     res = {"head": rev + ("+dirty" if dirty else ""), "base": a.base, "cores": os.cpu_count(),
            "loadavg_at_start": os.getloadavg(), "floor": {}, "ntkc": {}, "profile": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base"
-        if a.base:
+        base = Path(a.base_tree) if a.base_tree else Path(tmp) / "base"
+        if a.base and not a.base_tree:
             subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), a.base],
                            check=True, cwd=ROOT)
         try:
             for dtype in a.dtypes:
                 size = 4 if dtype == "float32" else 8
-                for side in (8, 16, 32):
+                for side in a.sides:
                     for where, pairs in (("in cache", 1),
                                          ("out of cache", out_of_cache_pairs(side, size))):
                         r = call(ROOT, "floor", "--side", str(side), "--pairs", str(pairs),
                                  "--dtype", dtype, "--repeats", str(a.repeats))
                         res["floor"][f"{side} {dtype} {where}"] = r
                         print("floor", side, dtype, where, r, flush=True)
+                        save(a.out, res)
                 for name in a.workloads:
                     trees = [("head", ROOT)] + ([("base", base)] if a.base else [])
                     for side_name, tree in trees:
@@ -254,14 +254,20 @@ def main():
                                  "--repeats", str(a.repeats))
                         res["ntkc"][f"{name} {dtype} {side_name}"] = r
                         print("ntkc", name, dtype, side_name, r, flush=True)
+                        save(a.out, res)
                 r = call(ROOT, "profile", "--dtype", dtype, "--repeats", str(a.repeats))
                 res["profile"][dtype] = r
                 print("profile", dtype, r, flush=True)
+                save(a.out, res)
         finally:
-            if a.base:
+            if a.base and not a.base_tree:
                 subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT)
     res["loadavg_at_end"] = os.getloadavg()
-    Path(a.out).write_text(json.dumps(res, indent=1))
+    save(a.out, res)
+
+
+def save(path, res):
+    Path(path).write_text(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":
