@@ -150,10 +150,12 @@ def _self_layout(state: State, need: str) -> State:
         raise AssertionError("the self-covariances were cut to their diagonal too early")
     # Read by nothing: zeros in the cross layout stand in, so that the layer's
     # rule runs as usual, and XLA drops the dead computation.
-    n1, n2 = state.cov1.shape[0], state.cov2.shape[0]
-    pairs = state.nngp.shape[2:]
-    cov1 = jnp.zeros((n1,) + pairs, state.nngp.dtype)
-    cov2 = cov1 if state.same else jnp.zeros((n2,) + pairs, state.nngp.dtype)
+    # x1's and x2's positions differ where graphs of two batches are padded to
+    # different node counts.
+    n1, n2, d = state.cov1.shape[0], state.cov2.shape[0], state.nspatial
+    p1, p2 = state.nngp.shape[2:2 + d], state.nngp.shape[2 + d:]
+    cov1 = jnp.zeros((n1,) + p1 + p1, state.nngp.dtype)
+    cov2 = cov1 if state.same else jnp.zeros((n2,) + p2 + p2, state.nngp.dtype)
     return state.replace(cov1=cov1, cov2=cov2, self_diag=False)
 
 
