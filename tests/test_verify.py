@@ -255,8 +255,12 @@ def test_graph_agg_without_self_loops_in_the_kernel_is_caught(monkeypatch):
     mutated kernel rule without them; graphs of 3–8 nodes, padded."""
     def kernel(state, args, in_shape):
         return graph.kernel(state, {**args, "self_loops": False}, in_shape)
+
+    # The rule on graphs' joint node-pair layout (what kernel(x) runs) too.
+    def joint(state, args, in_shape):
+        return graph.joint(state, {**args, "self_loops": False}, in_shape)
     check_caught(GNN, monkeypatch, "GraphAgg", line_of(GNN, "GraphAgg"),
-                 dict(width=WIDTH, samples=SAMPLES), kernel=kernel)
+                 dict(width=WIDTH, samples=SAMPLES), kernel=kernel, joint=joint)
 
 
 def test_a_wrong_finite_forward_is_caught_too(monkeypatch):
