@@ -134,8 +134,14 @@ def test_graph_gram_of_a_family():
         items.append((f[:n], a[:n, :n]))
     ds = GraphDataset("toy", items, np.zeros(len(items), int))
     mean = ["b1_m2_mean", "b3_m2_mean"]
-    got = graph_gram(ntkc.compile_family(GNTK, mean), ds, levels=2, block=200)
+    got = graph_gram(ntkc.compile_family(GNTK, mean), ds, levels=2, block=200, padded=True)
     assert sorted(got) == sorted(mean)
     for name in mean:
         want = graph_gram(ntkc.compile(GNTK, name), ds, levels=2, block=200, padded=True)
         assert np.max(np.abs(got[name] - want)) <= 1e-10 * np.max(np.abs(want))
+    # without padded=True each member runs on the joint layout, as it would alone
+    joint = graph_gram(ntkc.compile_family(GNTK, mean), ds)
+    assert sorted(joint) == sorted(mean)
+    for name in mean:
+        assert np.array_equal(joint[name], graph_gram(ntkc.compile(GNTK, name), ds))
+        assert np.max(np.abs(joint[name] - got[name])) <= 1e-8 * np.max(np.abs(got[name]))
