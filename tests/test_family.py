@@ -121,6 +121,7 @@ def test_family_errors():
         ntkc.Family([fam_a, fam_b])
 
 
+@pytest.mark.slow
 def test_graph_gram_of_a_family():
     """regression.graph_gram pads by size class and cuts into chunks; a
     family's Grams come back from it as {net: Gram}, each its member's."""

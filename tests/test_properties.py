@@ -16,7 +16,7 @@ import ntkc
 from ntkc.explain import explain
 from test_graph_reference import reference, source as graph_source
 
-SETTINGS = settings(max_examples=8, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=4, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 w_std = st.sampled_from([0.8, 1.0, 1.5, 2.0])

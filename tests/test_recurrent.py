@@ -167,6 +167,7 @@ def test_verify_agrees(T, readout, cell):
     assert report.passed, str(report)
 
 
+@pytest.mark.slow
 def test_broken_cross_time_rule_is_caught_and_located(monkeypatch):
     """Monte Carlo from the same file refutes a cell rule without cross-time
     terms (the untied net's kernel) for the mean readout, and the layer-by-layer

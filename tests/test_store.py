@@ -170,6 +170,7 @@ def _child(path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_client_at_random_points_still_finishes_the_same_gram(tmp_path):
     path = tmp_path / "g.zarr"
     total = 21                          # 36 examples in chunks of 6: 6·7/2 chunks
@@ -197,6 +198,7 @@ def test_sigkill_of_the_client_at_random_points_still_finishes_the_same_gram(tmp
     np.testing.assert_allclose(st.open(path).array(), child_gram(), rtol=1e-13, atol=0)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_never_corrupt_a_chunk(tmp_path):
     # two clients on one new store at once: both finish, the Gram is right
     path = tmp_path / "g.zarr"
@@ -278,6 +280,7 @@ def cluster():
         yield client
 
 
+@pytest.mark.slow
 def test_two_dask_workers_give_the_in_process_gram_with_a_worker_killed(tmp_path, cluster,
                                                                        capfd):
     kernel = ntkc.compile(CHILD.split("'''")[1])
@@ -307,6 +310,7 @@ def test_two_dask_workers_give_the_in_process_gram_with_a_worker_killed(tmp_path
     assert all(s in ([], [1]) for s in sizes.values()) and [1] in sizes.values(), sizes
 
 
+@pytest.mark.slow
 def test_a_failed_chunk_is_retried_with_a_line_and_the_cli_reaches_a_scheduler(
         tmp_path, cluster, capfd):
     def flaky_once():

@@ -131,10 +131,25 @@ def _not_explainable():
                             if r.kind != "activation" and r.symbolic is None)
 
 
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(architectures(max_depth=5, exclude=_not_explainable()).filter(interesting),
-       st.integers(0, 2**16))
+EXPLAINABLE = (architectures(max_depth=5, exclude=_not_explainable()).filter(interesting),
+               st.integers(0, 2**16))
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(*EXPLAINABLE)
 def test_generated_architectures_equal_the_explained_recursion(source, seed):
+    equals_the_explained_recursion(source, seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=16, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(*EXPLAINABLE)
+def test_more_generated_architectures_equal_the_explained_recursion(source, seed):
+    equals_the_explained_recursion(source, seed)
+
+
+def equals_the_explained_recursion(source, seed):
     """Values, not only agreement within Monte Carlo noise: the compiled Σ and
     Θ of generated architectures (every input kind, blocks included) against
     explain's lambdified recursion, to 1e-5 of the largest entry (a

@@ -195,6 +195,7 @@ def check_caught(source, monkeypatch, layer, line, budget, inputs=None, **mutati
     return report
 
 
+@pytest.mark.slow
 def test_relu_with_sigma_dot_scaled_is_caught(monkeypatch):
     def pair(c, v1, v2, args):
         sigma, dot = relu.pair(c, v1, v2, args)
@@ -222,6 +223,7 @@ net cnn {
 """
 
 
+@pytest.mark.slow
 def test_conv_normalised_by_taps_inside_the_image_is_caught(monkeypatch):
     """A plausible bug: averaging each window over the taps that fall inside
     the image (zero padding left out of the mean) instead of all k² taps."""
@@ -250,6 +252,7 @@ net gnn {
 """
 
 
+@pytest.mark.slow
 def test_graph_agg_without_self_loops_in_the_kernel_is_caught(monkeypatch):
     """The finite net aggregates with self loops (as the source says), the
     mutated kernel rule without them; graphs of 3–8 nodes, padded."""
@@ -296,6 +299,7 @@ def error_slope(widths, samples, reps):
     return [float(np.polyfit(xs, ys[i], 1)[0]) for i in (0, 1)]
 
 
+@pytest.mark.slow
 def test_error_shrinks_like_one_over_root_width_times_samples():
     nngp, ntk = error_slope([32, 128, 512], [4, 16], reps=8)
     assert abs(nngp + 0.5) < 0.15 and abs(ntk + 0.5) < 0.15, (nngp, ntk)
