@@ -15,7 +15,6 @@ Every npz holds float64 ``x1`` (5 examples), ``x2`` (4), ``nngp_11``,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from golden_cases import write_case, write_meta  # noqa: E402
 from worker import import_peer  # noqa: E402
 
 import jax  # noqa: E402
@@ -142,13 +142,6 @@ def stax_layer(name, args, nspatial):
             "Flatten": stax.Flatten, "LayerNorm": stax.LayerNorm}[name]()
 
 
-def kernels(kernel_fn, x1, x2, **kw):
-    k11 = kernel_fn(x1, None, ("nngp", "ntk"), **kw)
-    k12 = kernel_fn(x1, x2, ("nngp", "ntk"), **kw)
-    return {"nngp_11": np.asarray(k11.nngp), "ntk_11": np.asarray(k11.ntk),
-            "nngp_12": np.asarray(k12.nngp), "ntk_12": np.asarray(k12.ntk)}
-
-
 def attention_goldens(rng):
     out = ROOT / "tests/golden/attention"
     out.mkdir(parents=True, exist_ok=True)
@@ -157,17 +150,10 @@ def attention_goldens(rng):
         kind, shape = inp
         nspatial = len(shape) - 1
         _, _, kernel_fn = stax.serial(*[stax_layer(n, a, nspatial) for n, a in layers])
-        x1, x2 = rng.normal(size=(5,) + shape), rng.normal(size=(4,) + shape)
-        ks = kernels(kernel_fn, x1, x2)
-        assert all(np.all(np.isfinite(v)) for v in ks.values()), name
-        np.savez(out / f"{name}.npz", x1=x1, x2=x2, **ks)
-        (out / f"{name}.ntk").write_text(ntk_source(name, inp, layers))
+        write_case(out, name, kernel_fn, shape, rng, ntk_source(name, inp, layers))
         cases.append({"name": name, "kind": kind, "shape": list(shape), "covers": covers,
                       "attention_first": first, "tol": 1e-6})
-        print(name, ks["ntk_11"][0, :3])
-    meta = {"generator": "neural-tangents 0.6.5 stax kernel_fn, jax 0.4.30, x64; "
-                         "benchmarks/make_attention_goldens.py", "cases": cases}
-    (out / "cases.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_meta(out, "benchmarks/make_attention_goldens.py", cases)
 
 
 def main():
