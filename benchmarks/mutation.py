@@ -67,6 +67,14 @@ SELECTIONS = {
     "attention": ["tests/test_attention.py", "-k", "golden"],
     "contract": ["tests/test_layer_contract.py", "tests/test_attention.py", "-k",
                  "golden_first or zero_ntk or blocks_agree"],
+    "graph-joint": ["tests/test_graph_joint.py", "-k",
+                    "list_input or weighted or permuting or edgeless or joint_equals"],
+    "store": ["tests/test_store.py", "-k", "damaged or another_job or equals_the_in_memory"],
+    "standard": ["tests/test_standard.py", "-k", "golden or widths or gradients"],
+    "self-layouts": ["tests/test_self_layouts.py"],
+    "empirical": ["tests/test_empirical_ntk.py", "-k", "finite_difference or batched"],
+    "quadrature-check": ["tests/test_quadrature.py", "-k", "issue or documented or refusal_inside"],
+    "graph-inputs": ["tests/test_graph_joint.py", "-k", "bad_graph_inputs"],
 }
 
 # -- the mutants: (id, file, exact old text, new text, tests, the bug it stands for) --------
@@ -303,6 +311,70 @@ MUTANTS = [
     ("contract-shortcut-for-all", "ntkc/fusion.py",
      'if how not in ("zero", "nngp"):', 'if how not in ("zero", "nngp", None):', "contract",
      "a rule that states nothing gets the Θ' = Σ' shortcut (wrong for attention)"),
+    # the joint node-pair layout of graph Grams (ntkc/graphjoint.py)
+    ("joint-input-scale", "ntkc/graphjoint.py",
+     "nngp = f1 @ f2.T / c", "nngp = f1 @ f2.T", "graph-joint",
+     "the cross input covariance not divided by the feature count (its self part is)"),
+    ("joint-self-cov", "ntkc/graphjoint.py",
+     'return jnp.einsum("mpf,mqf->mpq", b, b) / c', 'return jnp.einsum("mpf,mqf->mpq", b, b)',
+     "graph-joint", "the within-bin input covariances not divided by the feature count"),
+    ("joint-agg-column-side", "ntkc/graphjoint.py",
+     "z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a2, 1, 2))",
+     "z = jnp.matmul(jnp.swapaxes(y, 0, 1), a2)", "graph-joint",
+     "the column side aggregated with Â instead of Âᵀ (the same only for a symmetric Â)"),
+    ("joint-agg-within", "ntkc/graphjoint.py",
+     'return jnp.einsum("muv,mvw,mxw->mux", a, c, a, optimize="optimal")',
+     'return jnp.einsum("muv,mvw,mwx->mux", a, c, a, optimize="optimal")', "graph-joint",
+     "a graph's own covariance aggregated as Â Σ Â instead of Â Σ Âᵀ"),
+    ("joint-agg-ntk-alias", "ntkc/graphjoint.py",
+     "ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else "
+     "cross(state.ntk))",
+     "ntk = state.ntk if state.ntk is None else nngp", "graph-joint",
+     "Θ' = Â Σ Âᵀ after aggregation, as if Θ were still Σ"),
+    ("joint-pool-mean", "ntkc/graphjoint.py",
+     "return m / jnp.maximum(m.sum(2, keepdims=True), 1) if mean else m",
+     "return m / jnp.maximum(m.sum(2, keepdims=True) ** 2, 1) if mean else m", "graph-joint",
+     "the joint mean readout divided by |g|² per side"),
+    ("joint-mirror", "ntkc/graphjoint.py",
+     "out[k][np.ix_(ib, ia)] = block.T", "out[k][np.ix_(ia, ib)] = block", "graph-joint",
+     "an off-diagonal tile of a symmetric Gram not mirrored below the diagonal"),
+    # the graph input checks (ntkc/graphinput.py)
+    ("graphs-negative-weight", "ntkc/graphinput.py",
+     "if (a < 0).any():", "if (a < -1).any():", "graph-inputs",
+     "a negative edge weight above -1 accepted"),
+    # the Gram store (ntkc/store.py, ntkc/gramjob.py)
+    ("store-verify-clears", "ntkc/store.py",
+     'self.array_of("done")[i, j] = 0', "pass", "store",
+     "a damaged chunk found but its done record kept, so a rerun never recomputes it"),
+    ("store-inputs-hash", "ntkc/gramjob.py",
+     'if have["inputs_hash"] != want["inputs_hash"]:', 'if have["inputs_hash"] is None:',
+     "store", "a store resumed with other inputs of the same shape"),
+    # standard parameterization (ntkc/rules/_parameterization.py)
+    ("standard-bias", "ntkc/rules/_parameterization.py",
+     'extra = 1.0 if args["bias"] else 0.0', 'extra = b2', "standard",
+     "a standard layer's bias gradient scaled by b_std² as under the NTK parameterization"),
+    ("standard-fan-in", "ntkc/rules/_parameterization.py",
+     'return new.replace(ntk=fan_in * linear(state.nngp, "cross")',
+     'return new.replace(ntk=linear(state.nngp, "cross")', "standard",
+     "a standard layer's weight-gradient term without its fan-in N"),
+    # same-position pairs by a strided slice (ntkc/state.py)
+    ("pair-diagonal-stride", "ntkc/state.py",
+     "return jax.lax.slice_in_dim(flat, 0, p * p, stride=p + 1, axis=-1).reshape(lead + spatial)",
+     "return jax.lax.slice_in_dim(flat, 0, p * p, stride=p, axis=-1)[..., :p].reshape("
+     "lead + spatial)",
+     "self-layouts", "the variances read as the first row of pairs, not the diagonal"),
+    # the empirical NTK (ntkc/tangent.py)
+    ("empirical-mean-trace", "ntkc/tangent.py",
+     'return t / ja[0].shape[1] if outputs == "mean" else t', "return t", "empirical",
+     "the output-averaged empirical NTK summed over outputs instead"),
+    ("empirical-mirror", "ntkc/tangent.py",
+     "out[s2:s2 + h2, s1:s1 + h1] = np.swapaxes(t, 0, 1) if t.ndim < 4 \\",
+     "out[s2:s2 + h2, s1:s1 + h1] = t if t.ndim < 4 \\", "empirical",
+     "a block below the diagonal of a symmetric empirical NTK written untransposed"),
+    # the quadrature's run-time accuracy check (ntkc/rules/elementwise.py)
+    ("quadrature-check-tolerance", "ntkc/rules/elementwise.py",
+     "if error <= TOLERANCE and not beyond:", "if error <= 1e3 * TOLERANCE and not beyond:",
+     "quadrature-check", "the quadrature's error estimate held to a tolerance 1000× too loose"),
 ]
 
 # Mutants that change no value any test could read. Run with --equivalent.
