@@ -129,12 +129,22 @@ class Attend:
         Θ'(p, q) = scale·Σ_{p',q'} G_x(p, p') Θ(p', q') G_x'(q, q') + grad·(Σ' − bias) + bias,
 
     ``grad`` counting the weight matrices whose own gradients each add
-    scale·G Σ G'ᵀ (SelfAttention's value and output weights: 2)."""
+    scale·G Σ G'ᵀ (SelfAttention's value and output weights: 2).
+
+    Positional embeddings (``pos_weight`` c ≠ 0) replace Σ(x, x) in the logits
+    by ``input_weight``·Σ(x, x) + c·R, R(p, s) = [p = s] (``pos_decay``
+    None) or exp(−pos_decay·Σ_axes |p − s|^pos_p_norm); with ``pos_values``
+    the Σ and Θ that G mixes become input_weight·Σ + c·R, input_weight·Θ + c·R."""
     logit: sp.Expr
     mechanism: str
     scale: sp.Expr
     bias: sp.Expr
     grad: int
+    input_weight: sp.Expr = sp.Integer(1)
+    pos_weight: sp.Expr = sp.Integer(0)
+    pos_decay: sp.Expr | None = None
+    pos_p_norm: sp.Expr = sp.Integer(2)
+    pos_values: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,6 +325,12 @@ class _Latex(LatexPrinter):
         # sympy brackets every term holding a Mod; ours prints its own brackets
         return expr.is_Relational or expr.is_Add
 
+    def _print_Piecewise(self, expr):
+        cond = _iverson(expr)
+        if cond is None:
+            return super()._print_Piecewise(expr)
+        return r"\left[%s = %s\right]" % (self._print(cond.lhs), self._print(cond.rhs))
+
     def _print_Mod(self, expr, exp=None):
         a, n = expr.args
         out = r"\left(%s\right)\,\mathrm{mod}\,%s" % (self._print(a), self._print(n))
@@ -341,6 +357,12 @@ class _Text(StrPrinter):
     def _print_Pi(self, expr):
         return "π"
 
+    def _print_Piecewise(self, expr):
+        cond = _iverson(expr)
+        if cond is None:
+            return super()._print_Piecewise(expr)
+        return "[%s = %s]" % (self._print(cond.lhs), self._print(cond.rhs))
+
     def _print_Mod(self, expr):
         return "(%s mod %s)" % tuple(self._print(a) for a in expr.args)
 
@@ -354,6 +376,20 @@ class _Text(StrPrinter):
                 and rest.as_numer_denom()[1] == 1):
             return "%s·%s" % (coeff, self.parenthesize(rest, 49))
         return super()._print_Mul(expr)
+
+
+def iverson(a, b) -> sp.Expr:
+    """[a = b]: 1 where the indices are equal, else 0 (lambdifies to numpy)."""
+    return sp.Piecewise((1, sp.Eq(a, b)), (0, True))
+
+
+def _iverson(expr):
+    """The equality of an :func:`iverson` bracket, or None for another Piecewise."""
+    args = expr.args
+    if (len(args) == 2 and args[0].expr == 1 and isinstance(args[0].cond, sp.Eq)
+            and args[1].expr == 0 and args[1].cond == sp.true):
+        return args[0].cond
+    return None
 
 
 def latex(expr) -> str:
