@@ -230,3 +230,11 @@ def test_stax_front_end_refuses_other_decays():
     with pytest.raises(ntkc.NtkError, match=r"exp\(-γ·d\) only"):
         stax.GlobalSelfAttention(8, 8, 8, 1, pos_emb_type="SUM",
                                  pos_emb_decay_fn=lambda d: 1 / (1 + d))
+
+
+def test_stax_front_end_refuses_masks_by_name():
+    from ntkc import stax
+    _, _, kernel_fn = stax.serial(stax.Dense(8), stax.GlobalSelfAttention(8, 8, 8, 1),
+                                  stax.GlobalAvgPool(), stax.Dense(1))
+    with pytest.raises(ntkc.NtkError, match="no masks for variable-length sequences"):
+        kernel_fn(np.zeros((2, 5, 3)), None, "nngp", mask_constant=0.0)
