@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import sympy as sp
+from sympy.utilities.lambdify import implemented_function
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
@@ -325,11 +327,10 @@ class _Latex(LatexPrinter):
         # sympy brackets every term holding a Mod; ours prints its own brackets
         return expr.is_Relational or expr.is_Add
 
-    def _print_Piecewise(self, expr):
-        cond = _iverson(expr)
-        if cond is None:
-            return super()._print_Piecewise(expr)
-        return r"\left[%s = %s\right]" % (self._print(cond.lhs), self._print(cond.rhs))
+    def _print_Function(self, expr, exp=None):
+        if expr.func is _IVERSON:
+            return r"\left[%s = %s\right]" % tuple(self._print(a) for a in expr.args)
+        return super()._print_Function(expr, exp)
 
     def _print_Mod(self, expr, exp=None):
         a, n = expr.args
@@ -357,11 +358,10 @@ class _Text(StrPrinter):
     def _print_Pi(self, expr):
         return "π"
 
-    def _print_Piecewise(self, expr):
-        cond = _iverson(expr)
-        if cond is None:
-            return super()._print_Piecewise(expr)
-        return "[%s = %s]" % (self._print(cond.lhs), self._print(cond.rhs))
+    def _print_Function(self, expr):
+        if expr.func is _IVERSON:
+            return "[%s = %s]" % tuple(self._print(a) for a in expr.args)
+        return super()._print_Function(expr)
 
     def _print_Mod(self, expr):
         return "(%s mod %s)" % tuple(self._print(a) for a in expr.args)
@@ -378,18 +378,16 @@ class _Text(StrPrinter):
         return super()._print_Mul(expr)
 
 
+# [a = b] over index grids. A Piecewise would do for lambdify, but sympy folds
+# exp(c·Piecewise) into a Piecewise of exponentials (a softmax's sum), which
+# reads worse; an opaque function stays as written, and carries its numpy
+# implementation for lambdify with it.
+_IVERSON = implemented_function("Iverson", lambda a, b: np.equal(a, b).astype(np.float64))
+
+
 def iverson(a, b) -> sp.Expr:
-    """[a = b]: 1 where the indices are equal, else 0 (lambdifies to numpy)."""
-    return sp.Piecewise((1, sp.Eq(a, b)), (0, True))
-
-
-def _iverson(expr):
-    """The equality of an :func:`iverson` bracket, or None for another Piecewise."""
-    args = expr.args
-    if (len(args) == 2 and args[0].expr == 1 and isinstance(args[0].cond, sp.Eq)
-            and args[1].expr == 0 and args[1].cond == sp.true):
-        return args[0].cond
-    return None
+    """[a = b]: 1 where the indices are equal, else 0."""
+    return _IVERSON(a, b)
 
 
 def latex(expr) -> str:

@@ -47,6 +47,8 @@ The finite network (``init``/``apply``, for ``ntkc verify``) uses, with w =
 max(c_in, c_out) the hidden width, H = min(4, max(1, w // 16)) heads, key
 width n_K = w per head (the kernel's finite-width bias falls like 1/n_K) and
 value width n_V = max(1, w // H) per head. The kernel does not depend on H.
+With positional embeddings it draws E ~ N(0, 1) of shape (P, C_e) and
+embeds W_pos_emb_std·R^{1/2} E (``_pos_emb.embedding_width`` gives C_e).
 """
 
 import math
