@@ -26,6 +26,7 @@ from golden_cases import write_case, write_meta  # noqa: E402
 from worker import import_peer  # noqa: E402
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 stax = import_peer().stax
@@ -46,8 +47,10 @@ def dense(w=1.0, b=0.0):
     return ("Dense", {"W_std": w, "b_std": b})
 
 
-def conv(k, w=1.0, b=0.0):
-    return ("Conv", {"kernel": k, "W_std": w, "b_std": b})
+def conv(k, w=1.0, b=0.0, **width):
+    # width=N in the .ntk where a later layer's kernel reads the stream's
+    # width (concat embeddings with n_chan_pos_emb); stax's Conv has N always
+    return ("Conv", {"kernel": k, "W_std": w, "b_std": b, **width})
 
 
 RELU, ERF, GAP, FLAT, LN = ("Relu", {}), ("Erf", {}), ("GlobalAvgPool", {}), ("Flatten", {}), \
@@ -96,8 +99,41 @@ ATTENTION_CASES += [
      "identity mechanism as the first weight layer", True),
 ]
 
+# Positional embeddings (appended: the cases above keep their seeded inputs).
+ATTENTION_CASES += [
+    ("seq_pos_sum", SEQ,
+     [dense(1.3, 0.1), att(W_query_std=1.2, b_std=0.1, pos_emb_type="sum"), RELU, GAP,
+      dense(1.1)],
+     "pos_emb_type SUM, one-hot (no decay), keys/queries only", False),
+    ("seq_pos_concat_decay_values", SEQ,
+     [dense(1.2), att(mechanism="relu", W_out_std=1.1, pos_emb_type="concat",
+                      pos_emb_decay=0.5, W_pos_emb_std=1.3, val_pos_emb=True),
+      ERF, FLAT, dense(1.0, 0.1)],
+     "CONCAT, exp(-0.5 d) decay, embeddings in the values too", False),
+    ("img_pos_sum_decay_p1", IMG,
+     [conv(2, 1.4, 0.1), RELU,
+      att(W_key_std=1.1, b_std=0.2, pos_emb_type="sum", pos_emb_decay=0.3, pos_emb_p_norm=1.0,
+          W_pos_emb_std=0.8, val_pos_emb=True), RELU, GAP, dense(1.2, 0.1)],
+     "SUM on an image, L1 distance, decay, values", False),
+    ("img_pos_concat_width", IMG,
+     [conv(2, 1.2, width=N), att(mechanism="abs", pos_emb_type="concat", n_chan_pos_emb=4,
+                                W_pos_emb_std=1.5), RELU, FLAT, dense(1.0)],
+     "CONCAT with n_chan_pos_emb = 4 after Conv(width=8): shares 8/12 and 4/12", False),
+    ("seq_pos_concat_first", SEQ,
+     [att(mechanism="identity", W_query_std=0.9, pos_emb_type="concat", n_chan_pos_emb=6,
+          pos_emb_decay=1.0, val_pos_emb=True, b_std=0.1), ERF, GAP, dense(1.1)],
+     "CONCAT on the raw input (3 channels, 6 embedding), values, as the first weight layer",
+     True),
+    ("img_pos_sum_first", IMG,
+     [att(W_value_std=1.2, pos_emb_type="sum", W_pos_emb_std=0.7), RELU, dense(1.3), RELU,
+      GAP, dense(1.0)],
+     "SUM as the first weight layer, keys/queries only", True),
+]
+
 
 def _lit(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
     return repr(v)
@@ -122,6 +158,17 @@ def ntk_source(name, inp, layers):
     return f"# golden: {name}\n{head}\nnet {name} {{\n{body}}}\n"
 
 
+def pos_emb(a):
+    """stax's positional-embedding arguments; pos_emb_decay=γ is exp(-γ·d)."""
+    gamma = a.get("pos_emb_decay")
+    return {"pos_emb_type": a.get("pos_emb_type", "none").upper(),
+            "pos_emb_p_norm": a.get("pos_emb_p_norm", 2.0),
+            "pos_emb_decay_fn": None if gamma is None else (lambda d: jnp.exp(-gamma * d)),
+            "n_chan_pos_emb": a.get("n_chan_pos_emb"),
+            "W_pos_emb_std": a.get("W_pos_emb_std", 1.0),
+            "val_pos_emb": a.get("val_pos_emb", False)}
+
+
 def stax_layer(name, args, nspatial):
     if name == "Dense":
         return stax.Dense(N, W_std=args["W_std"], b_std=args["b_std"])
@@ -134,7 +181,7 @@ def stax_layer(name, args, nspatial):
             N, N, N, 1, linear_scaling=True, W_key_std=a["W_key_std"],
             W_value_std=a["W_value_std"], W_query_std=a["W_query_std"],
             W_out_std=a["W_out_std"], b_std=a["b_std"],
-            attention_mechanism=a["mechanism"].upper())
+            attention_mechanism=a["mechanism"].upper(), **pos_emb(a))
     if name == "Residual":
         body = stax.serial(*[stax_layer(n, a, nspatial) for n, a in args["body"]])
         return stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), body), stax.FanInSum())
@@ -151,8 +198,9 @@ def attention_goldens(rng):
         nspatial = len(shape) - 1
         _, _, kernel_fn = stax.serial(*[stax_layer(n, a, nspatial) for n, a in layers])
         write_case(out, name, kernel_fn, shape, rng, ntk_source(name, inp, layers))
+        pos = any(a.get("pos_emb_type", "none") != "none" for n, a in layers if n == "SelfAttention")
         cases.append({"name": name, "kind": kind, "shape": list(shape), "covers": covers,
-                      "attention_first": first, "tol": 1e-6})
+                      "attention_first": first, "pos_emb": pos, "tol": 1e-6})
     write_meta(out, "benchmarks/make_attention_goldens.py", cases)
 
 

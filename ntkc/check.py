@@ -51,10 +51,13 @@ class Node:
     @property
     def finite_args(self) -> dict:
         """The arguments the finite ``init``/``apply`` get: ``kwargs``, plus
-        ``in_width`` for a rule that ``reads_width``."""
+        ``in_width`` for a rule that ``reads_width``, ``in_shape`` for one
+        that ``reads_shape``."""
         args = dict(self.args)
         if self.rule.reads_width:
             args["in_width"] = self.in_shape.width
+        if self.rule.reads_shape:
+            args["in_shape"] = self.in_shape
         return args
 
     def lowered(self) -> tuple:

@@ -12,7 +12,7 @@ import dataclasses
 import sympy as sp
 
 from .explain import _eq
-from .symbolic import ATTEND, SIGMA, THETA, Attend, Recurrence, superscript
+from .symbolic import ATTEND, SIGMA, THETA, Attend, Recurrence, iverson, superscript
 
 
 def _indices(base: str, d: int) -> tuple:
@@ -37,6 +37,14 @@ def _rho(mechanism: str, logit, idx, logit_at, sizes):
     raise ValueError(f"unknown attention mechanism {mechanism!r}")
 
 
+def _positional(form: Attend, left, right):
+    """R(p, s) of the positional embeddings, over every spatial axis."""
+    if form.pos_decay is None:
+        return sp.Mul(*(iverson(p, s) for p, s in zip(left, right)))
+    dist = sp.Add(*(sp.Abs(p - s) ** form.pos_p_norm for p, s in zip(left, right)))
+    return sp.exp(-form.pos_decay * dist)
+
+
 def attend(b, node, form: Attend, cur: int, h: int, title: str):
     """G⁽ʰ⁾(x, x)[p, s] = ρ(logit·Σ(x, x)[p, s]); Σ⁽ʰ⁾ and Θ⁽ʰ⁾ mix Σ and Θ with G on both sides."""
     from .recursion import _positions
@@ -46,8 +54,13 @@ def attend(b, node, form: Attend, cur: int, h: int, title: str):
     P, Q = _positions(shape)
     S, T = _indices("s", d), _indices("t", d)
 
+    embedded = form.pos_weight != 0
+
     def sigma_self(a, left, right):
-        return b.entry(SIGMA, cur, shape, a, a, left, right)
+        own = b.entry(SIGMA, cur, shape, a, a, left, right)
+        if not embedded:
+            return own
+        return form.input_weight * own + form.pos_weight * _positional(form, left, right)
 
     def g(a, left, right):
         return b.entry(ATTEND, h, shape, a, a, left, right)
@@ -57,7 +70,10 @@ def attend(b, node, form: Attend, cur: int, h: int, title: str):
     eqs = [_eq(g(b.a, P, S), rho)]
 
     def mixed(kind):
-        term = g(b.a, P, S) * b.entry(kind, cur, shape, P=S, Q=T) * g(b.b, Q, T)
+        mid = b.entry(kind, cur, shape, P=S, Q=T)
+        if embedded and form.pos_values:
+            mid = form.input_weight * mid + form.pos_weight * _positional(form, S, T)
+        term = g(b.a, P, S) * mid * g(b.b, Q, T)
         return sp.Sum(term, *_limits(S, sizes), *_limits(T, sizes))
 
     sigma = b.entry(SIGMA, h, node.out_shape)
@@ -66,6 +82,12 @@ def attend(b, node, form: Attend, cur: int, h: int, title: str):
                    form.scale * mixed(THETA) + form.grad * (sigma - form.bias) + form.bias))
     notes = [f"{'softmax over every position s' if form.mechanism == 'softmax' else form.mechanism}"
              f" of the logits; G(x', x') likewise for x'"]
+    if embedded:
+        r = ("[p = s] (one-hot)" if form.pos_decay is None else
+             f"exp(−{form.pos_decay}·Σ|p − s|^{form.pos_p_norm})")
+        notes.append(f"positional embeddings: Σ(x, x) in the logits is "
+                     f"{form.input_weight}·Σ + {form.pos_weight}·R, R(p, s) = {r}"
+                     + ("; the values read them too" if form.pos_values else ""))
     b._add(f"{h}. {title}", node, eqs, notes=notes)
 
 

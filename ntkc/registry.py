@@ -208,6 +208,9 @@ class Rule:
       the width of the input stream as the net declares it
       (:attr:`~ntkc.shapes.Shape.width`; a standard-parameterized layer's
       NTK term is that fan-in times Σ).
+    * ``reads_shape`` — the finite ``init``/``apply`` read ``args["in_shape"]``,
+      the input's :class:`~ntkc.shapes.Shape` (SelfAttention draws its
+      positional embeddings per position).
     * ``self_pairs`` — which position pairs of the per-example
       self-covariances Σ(x, x) the rule reads, so the compiler can keep only
       the same-position pairs (their variances) where no layer needs more:
@@ -237,6 +240,7 @@ class Rule:
     positionwise: bool = False
     joint: Any = None
     reads_width: bool = False
+    reads_shape: bool = False
     mc_bias: float | Callable = 1.0
     self_pairs: str = "cross"
 

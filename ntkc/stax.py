@@ -181,10 +181,11 @@ def GlobalSelfAttention(n_chan_out, n_chan_key, n_chan_val, n_heads, linear_scal
     if not linear_scaling:
         raise _error("stax.GlobalSelfAttention(linear_scaling=False): ntkc's SelfAttention "
                      "scales logits by 1/n (linear_scaling=True) only")
-    pos = getattr(pos_emb_type, "name", pos_emb_type)
-    if str(pos).upper() != "NONE":
-        raise _error(f"stax.GlobalSelfAttention(pos_emb_type={pos!r}): ntkc's SelfAttention "
-                     f"has no positional embeddings")
+    pos = str(getattr(pos_emb_type, "name", pos_emb_type)).lower()
+    pos_text = ""
+    if pos != "none":
+        pos_text = _pos_emb(pos, pos_emb_p_norm, pos_emb_decay_fn, n_chan_pos_emb,
+                            W_pos_emb_std, val_pos_emb)
     mech = str(getattr(attention_mechanism, "name", attention_mechanism)).lower()
     param = rule.param("mechanism")
     if param is not None and param.choices and mech not in param.choices:
@@ -202,7 +203,43 @@ def GlobalSelfAttention(n_chan_out, n_chan_key, n_chan_val, n_heads, linear_scal
         axes(st)
         return out, st.spatial
     return _atom(f"GlobalSelfAttention({n_chan_out})",
-                 f'SelfAttention(mechanism="{mech}", {stds})', shape, out)
+                 f'SelfAttention(mechanism="{mech}", {stds}{pos_text})', shape, out)
+
+
+def _pos_emb(kind, p_norm, decay_fn, n_chan, w_std, values) -> str:
+    """The positional-embedding arguments of ``.ntk`` SelfAttention. ntkc's
+    decays are exp(−γ·d): a ``pos_emb_decay_fn`` must be one (checked at
+    several distances), and γ = −log f(1)."""
+    who = "GlobalSelfAttention"
+    if kind not in ("sum", "concat"):
+        raise _error(f"stax.{who}(pos_emb_type={kind.upper()!r}): ntkc has 'NONE', 'SUM', 'CONCAT'")
+    text = f', pos_emb_type="{kind}", W_pos_emb_std={_num(who, "W_pos_emb_std", w_std)}'
+    if not isinstance(values, bool):
+        raise _error(f"stax.{who}: val_pos_emb must be True or False, not {values!r}")
+    text += ", val_pos_emb=true" if values else ""
+    if n_chan is not None:
+        text += f", n_chan_pos_emb={_width(who, 'n_chan_pos_emb', n_chan)}"
+    if decay_fn is not None:
+        gamma = _exp_decay_rate(decay_fn)
+        text += f", pos_emb_decay={number(gamma)}, pos_emb_p_norm={_num(who, 'pos_emb_p_norm', p_norm)}"
+    return text
+
+
+def _exp_decay_rate(fn) -> float:
+    import numpy as np
+    d = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 7.5])
+    try:
+        f = np.asarray(fn(d), dtype=np.float64).reshape(d.shape)
+    except Exception as e:  # noqa: BLE001 - any failure means it is not one we can read
+        raise _error(f"stax.GlobalSelfAttention: pos_emb_decay_fn could not be evaluated on "
+                     f"distances ({e})") from None
+    gamma = float(f"{-np.log(f[2]):.15g}") if f[2] > 0 else float("nan")
+    if not (np.isfinite(gamma) and gamma >= 0
+            and np.allclose(f, np.exp(-gamma * d), rtol=1e-12, atol=0)):
+        raise _error("stax.GlobalSelfAttention: ntkc's SelfAttention takes decays "
+                     "pos_emb_decay_fn = lambda d: exp(-γ·d) only (pos_emb_decay=γ); this "
+                     f"one gives {np.round(f, 6).tolist()} at d = {d.tolist()}")
+    return gamma
 
 
 # -- parameter-free layers ---------------------------------------------------------------

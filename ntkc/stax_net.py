@@ -63,6 +63,10 @@ class Layer:
     def kernel_fn(self, x1, x2=None, get=None, **kwargs):
         """Σ and/or Θ of the network between x1 and x2 (stax's ``kernel_fn``)."""
         pattern = kwargs.pop("pattern", None)
+        if "mask_constant" in kwargs:
+            raise _error("kernel_fn got mask_constant=: ntkc has no masks for variable-length "
+                         "sequences or images (docs/language.md §7.1); graph inputs take a node "
+                         "mask (ntkc.GraphBatch)")
         bad = [k for k in kwargs if k not in _KERNEL_OPTIONS]
         if bad:
             raise _error(f"kernel_fn got {bad[0]}=: ntkc.stax's kernel_fn takes x1, x2, get, "

@@ -26,7 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import sympy as sp
+from sympy.utilities.lambdify import implemented_function
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
@@ -129,12 +131,22 @@ class Attend:
         Θ'(p, q) = scale·Σ_{p',q'} G_x(p, p') Θ(p', q') G_x'(q, q') + grad·(Σ' − bias) + bias,
 
     ``grad`` counting the weight matrices whose own gradients each add
-    scale·G Σ G'ᵀ (SelfAttention's value and output weights: 2)."""
+    scale·G Σ G'ᵀ (SelfAttention's value and output weights: 2).
+
+    Positional embeddings (``pos_weight`` c ≠ 0) replace Σ(x, x) in the logits
+    by ``input_weight``·Σ(x, x) + c·R, R(p, s) = [p = s] (``pos_decay``
+    None) or exp(−pos_decay·Σ_axes |p − s|^pos_p_norm); with ``pos_values``
+    the Σ and Θ that G mixes become input_weight·Σ + c·R, input_weight·Θ + c·R."""
     logit: sp.Expr
     mechanism: str
     scale: sp.Expr
     bias: sp.Expr
     grad: int
+    input_weight: sp.Expr = sp.Integer(1)
+    pos_weight: sp.Expr = sp.Integer(0)
+    pos_decay: sp.Expr | None = None
+    pos_p_norm: sp.Expr = sp.Integer(2)
+    pos_values: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,11 @@ class _Latex(LatexPrinter):
         # sympy brackets every term holding a Mod; ours prints its own brackets
         return expr.is_Relational or expr.is_Add
 
+    def _print_Function(self, expr, exp=None):
+        if expr.func is _IVERSON:
+            return r"\left[%s = %s\right]" % tuple(self._print(a) for a in expr.args)
+        return super()._print_Function(expr, exp)
+
     def _print_Mod(self, expr, exp=None):
         a, n = expr.args
         out = r"\left(%s\right)\,\mathrm{mod}\,%s" % (self._print(a), self._print(n))
@@ -341,6 +358,11 @@ class _Text(StrPrinter):
     def _print_Pi(self, expr):
         return "π"
 
+    def _print_Function(self, expr):
+        if expr.func is _IVERSON:
+            return "[%s = %s]" % tuple(self._print(a) for a in expr.args)
+        return super()._print_Function(expr)
+
     def _print_Mod(self, expr):
         return "(%s mod %s)" % tuple(self._print(a) for a in expr.args)
 
@@ -354,6 +376,18 @@ class _Text(StrPrinter):
                 and rest.as_numer_denom()[1] == 1):
             return "%s·%s" % (coeff, self.parenthesize(rest, 49))
         return super()._print_Mul(expr)
+
+
+# [a = b] over index grids. A Piecewise would do for lambdify, but sympy folds
+# exp(c·Piecewise) into a Piecewise of exponentials (a softmax's sum), which
+# reads worse; an opaque function stays as written, and carries its numpy
+# implementation for lambdify with it.
+_IVERSON = implemented_function("Iverson", lambda a, b: np.equal(a, b).astype(np.float64))
+
+
+def iverson(a, b) -> sp.Expr:
+    """[a = b]: 1 where the indices are equal, else 0."""
+    return _IVERSON(a, b)
 
 
 def latex(expr) -> str:

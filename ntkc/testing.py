@@ -70,6 +70,8 @@ def _value(p: Param, nspatial: int):
     if p.type == "bool":
         return st.booleans()
     if p.type == "float":
+        if p.default is None and not p.required:
+            return None  # keep the default: "none" has no number to vary
         if p.required:
             opts = [0.1, 0.5, 1.0, -0.5]
         elif p.default:
