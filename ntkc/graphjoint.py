@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import NtkError
-from .state import State
+from .state import State, materialise
 
 TILE_WORK = 128 * 2**20   # working set of one tile pair, bytes (measured, benchmarks/graph_floor.py)
 SMALLEST_BIN = 8
@@ -48,25 +48,36 @@ SMALLEST_BIN = 8
 # 2-core CPU): an activation pass per node pair, one flop of aggregation, and
 # compiling one more tile function.
 PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
-
+# Aggregating rows by neighbour lists: one neighbour slot of one node, per
+# node pair, in ns (measured against FLOP_NS on PTC's and IMDB's tiles,
+# benchmarks/graph_changes.py: on bins of 32 the gathers of 32 neighbour slots
+# cost what the dense bin product does).
+GATHER_NS = 0.3
 
 class Tile(NamedTuple):
     """One tile side's arrays: ``features (U, F)``, ``adjacency (m, P, P)``
-    (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes) and
-    ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph)."""
+    (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes),
+    ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph),
+    and for a sparse side (D > 0) each node's neighbours in A + I as slots of
+    its bin, ``neighbours (U, D)`` (int32), with ``valid (U, D)`` 1 where the
+    entry is one (D = 0: the side aggregates by dense per-bin products)."""
     features: Any
     adjacency: Any
     mask: Any
     member: Any
+    neighbours: Any
+    valid: Any
 
 
 @dataclass(frozen=True)
 class Side:
     """The shape of every tile of one size group: ``bins`` bins of ``size``
-    node slots, each with ``slots`` graph slots."""
+    node slots, each with ``slots`` graph slots; ``degree`` neighbour slots
+    per node when it aggregates sparsely (0: densely)."""
     size: int
     bins: int
     slots: int
+    degree: int = 0
 
     @property
     def nodes(self) -> int:
@@ -143,21 +154,15 @@ def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
 
 def aggregate(state: JointState, operator) -> JointState:
     """Σ' = Â₁ Σ Â₂ᵀ, Θ' = Â₁ Θ Â₂ᵀ with ``operator(adjacency, mask)`` giving
-    each side's per-bin Â (m, P, P)."""
-    a1 = operator(state.side1.adjacency, state.side1.mask)
-    a2 = operator(state.side2.adjacency, state.side2.mask)
-    m1, p1 = a1.shape[:2]
-    m2, p2 = a2.shape[:2]
+    each side's per-bin Â (m, P, P), which must be zero outside A + I (the
+    sparse sides read Â only there)."""
+    t1, t2 = state.side1, state.side2
+    a1 = operator(t1.adjacency, t1.mask)
+    a2 = a1 if t2 is t1 else operator(t2.adjacency, t2.mask)
+    rows, cols = _side_product(a1, t1, 0), _side_product(a2, t2, 1)
 
     def cross(x):
-        # Both sides as batched matmuls with the bin as leading batch axis,
-        # which XLA:CPU runs as GEMMs; the column side's bins are brought to
-        # the front by an explicit swap (an einsum with the batch axis in the
-        # middle ran at half the speed for bins of 32, benchmarks/graph_floor.py)
-        u1, u2 = x.shape
-        y = jnp.matmul(a1, x.reshape(m1, p1, u2)).reshape(u1, m2, p2)
-        z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a2, 1, 2))
-        return jnp.swapaxes(z, 0, 1).reshape(u1, u2)
+        return cols(rows(x))
 
     def within(c, a):
         return jnp.einsum("muv,mvw,mxw->mux", a, c, a, optimize="optimal")
@@ -167,6 +172,47 @@ def aggregate(state: JointState, operator) -> JointState:
     ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
     return state.replace(nngp=nngp, ntk=ntk, cov1=within(state.cov1, a1),
                          cov2=within(state.cov2, a2))
+
+
+def _side_product(a, tile, axis: int):
+    """x ↦ Â x along ``axis`` of a node-pair matrix (0: rows, Â₁ x; 1:
+    columns, x Â₂ᵀ) for one side with per-bin Â ``a`` (m, P, P)."""
+    m, p = a.shape[:2]
+    d = tile.neighbours.shape[1]
+    if d and axis == 0:
+        # sparse rows: Σ_k w[u, k] x[n[u, k], :] over each node's padded
+        # neighbour list (~D row reads a pair against 2P flops of a dense bin
+        # product), in one loop XLA fuses with the write of the next
+        # elementwise pass. Its input is computed once into memory: fused
+        # into the gathers, an activation's output was recomputed per
+        # neighbour (~10× slower on PTC's net). Columns stay dense: gathers
+        # along rows of a row-major matrix, or by transposes around row
+        # gathers, ran 1.4-2× slower than the bin products on PTC's tiles
+        # (benchmarks/graph_changes.py).
+        local = tile.neighbours
+        w = jnp.take_along_axis(a.reshape(m * p, p), local, axis=1) * tile.valid
+        idx = local + (jnp.arange(m * p, dtype=local.dtype) // p * p)[:, None]
+
+        def sparse(x):
+            x = materialise(x)
+            out = w[:, 0, None] * x[idx[:, 0], :]
+            for k in range(1, d):
+                out = out + w[:, k, None] * x[idx[:, k], :]
+            return out
+        return sparse
+
+    def dense(x):
+        # batched matmuls with the bin as leading batch axis, which XLA:CPU
+        # runs as GEMMs; the column side's bins are brought to the front by an
+        # explicit swap (an einsum with the batch axis in the middle ran at
+        # half the speed for bins of 32, benchmarks/graph_floor.py)
+        u1, u2 = x.shape
+        if axis == 0:
+            return jnp.matmul(a, x.reshape(m, p, u2)).reshape(u1, u2)
+        y = x.reshape(u1, m, p)
+        z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a, 1, 2))
+        return jnp.swapaxes(z, 0, 1).reshape(u1, u2)
+    return dense
 
 
 def pool(state: JointState, mean: bool) -> State:
@@ -227,22 +273,30 @@ def candidate_tops(sizes) -> list:
     return tops + [top]
 
 
-def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True) -> tuple:
+def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True,
+                degrees=None) -> tuple:
     """The bin sizes of the size groups: the subset of :func:`candidate_tops`
     (always with max V) minimising the cost model — per node pair of a group
-    pair (a, b), activations·PAIR_NS + aggregations·2(P_a + P_b)·FLOP_NS —
-    plus COMPILE_NS per group pair."""
+    pair (a, b), activations·PAIR_NS + aggregations·(row_a + 2P_b·FLOP_NS),
+    with row_a the cheaper of 2P_a·FLOP_NS and D_a·GATHER_NS (D_a: the most
+    neighbour slots, :func:`degree`, of the group's graphs, from ``degrees``
+    per graph; without them rows are dense) — plus COMPILE_NS per group pair."""
     sizes = np.asarray(sizes)
+    degs = None if degrees is None else np.asarray(degrees)
     cands = candidate_tops(sizes)
     best = None
     for r in range(len(cands)):
         for extra in itertools.combinations(cands[:-1], r):
             tops = list(extra) + [cands[-1]]
             lo = [0] + tops[:-1]
-            nodes = [float(sizes[(sizes > a) & (sizes <= b)].sum()) for a, b in zip(lo, tops)]
+            inside = [(sizes > a) & (sizes <= b) for a, b in zip(lo, tops)]
+            nodes = [float(sizes[i].sum()) for i in inside]
+            rows = [2 * p * FLOP_NS if degs is None or not i.any() else
+                    min(2 * p * FLOP_NS, float(degs[i].max()) * GATHER_NS)
+                    for p, i in zip(tops, inside)]
             cost = 0.0
-            for (na, pa), (nb, pb) in itertools.product(zip(nodes, tops), repeat=2):
-                cost += na * nb * (activations * PAIR_NS + aggregations * 2 * (pa + pb) * FLOP_NS)
+            for (na, ra), (nb, pb) in itertools.product(zip(nodes, rows), zip(nodes, tops)):
+                cost += na * nb * (activations * PAIR_NS + aggregations * (ra + 2 * pb * FLOP_NS))
             k = sum(1 for n in nodes if n > 0)
             cost = cost / (2 if sym else 1) + COMPILE_NS * (k * (k + 1) / 2 if sym else k * k)
             if best is None or cost < best[0]:
@@ -291,9 +345,23 @@ def tile_nodes(itemsize: int, ntk: bool, memory_limit=None) -> int:
     return max(1, math.isqrt(max(1, budget // per_pair)))
 
 
-def layout(graphs, tops, nodes: int) -> list:
+def degree(adjacency) -> int:
+    """The most entries a row of A + I has: a node's neighbour slots."""
+    if not len(adjacency):
+        return 1
+    return int(((adjacency != 0) | np.eye(len(adjacency), dtype=bool)).sum(1).max())
+
+
+def sparse_pays(size: int, deg: int) -> bool:
+    """Whether a side of bins of ``size`` nodes, ``deg`` neighbour slots a
+    node, aggregates its rows faster by gathers than by dense bin products."""
+    return deg * GATHER_NS < 2 * size * FLOP_NS
+
+
+def layout(graphs, tops, nodes: int, sparse=None) -> list:
     """The size groups of ``graphs`` as :class:`Group`s of NumPy tiles of
-    about ``nodes`` node slots a side."""
+    about ``nodes`` node slots a side; ``sparse``: whether the groups
+    aggregate by neighbour lists (None: where :func:`sparse_pays`)."""
     sizes = [f.shape[0] for f, _ in graphs]
     dtype = graphs[0][0].dtype
     c = graphs[0][0].shape[1]
@@ -304,13 +372,18 @@ def layout(graphs, tops, nodes: int) -> list:
         per = math.ceil(len(bins) / count)
         cuts = [bins[t * per:(t + 1) * per] for t in range(count)]
         slots = max(len(b) for b in bins)
-        side = Side(p, per, slots)
+        deg = max(degree(graphs[g][1]) for b in bins for g in b)
+        if not (sparse_pays(p, deg) if sparse is None else sparse):
+            deg = 0
+        side = Side(p, per, slots, deg)
         tiles, index = [], []
         for cut in cuts:
             f = np.zeros((per * p, c), dtype)
             a = np.zeros((per, p, p), dtype)
             mask = np.zeros((per, p), dtype)
             member = np.zeros((per, slots, p), dtype)
+            nbr = np.zeros((per * p, deg), np.int32)
+            valid = np.zeros((per * p, deg), dtype)
             ids = np.full(per * slots, -1)
             for b, members in enumerate(cut):
                 at = 0
@@ -322,8 +395,13 @@ def layout(graphs, tops, nodes: int) -> list:
                     mask[b, at:at + v] = 1
                     member[b, k, at:at + v] = 1
                     ids[b * slots + k] = g
+                    if deg:
+                        for u, row in enumerate((adj != 0) | np.eye(v, dtype=bool)):
+                            q = np.flatnonzero(row)
+                            nbr[b * p + at + u, :len(q)] = at + q
+                            valid[b * p + at + u, :len(q)] = 1
                     at += v
-            tiles.append(Tile(f, a, mask, member))
+            tiles.append(Tile(f, a, mask, member, nbr, valid))
             index.append(ids)
         groups.append(Group(side, tiles, index))
     return groups
@@ -366,11 +444,13 @@ def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = Fals
 
 
 def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
-         tops=None, nodes=None, cache=None):
+         tops=None, nodes=None, cache=None, sparse=None):
     """The Grams ``get`` of ``graphs1`` × ``graphs2`` (None: × graphs1, only
     tiles on and above the diagonal) as NumPy arrays. ``tops`` (bin sizes) and
     ``nodes`` (node slots per tile side) override the planned ones;
-    ``cache`` (a dict) keeps the compiled tile functions between calls."""
+    ``cache`` (a dict) keeps the compiled tile functions between calls;
+    ``sparse`` forces neighbour-list (True) or dense (False) aggregation on
+    every size group (None: each group as :func:`sparse_pays`)."""
     from .blocking import progress_bar
     sym = graphs2 is None
     dtype = graphs1[0][0].dtype
@@ -381,8 +461,9 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
 
     def plan(graphs):
         sizes = [f.shape[0] for f, _ in graphs]
-        t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym)
-        return layout(graphs, t, nodes)
+        degs = None if sparse is False else [degree(a) for _, a in graphs]
+        t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym, degs)
+        return layout(graphs, t, nodes, sparse)
 
     rows = plan(graphs1)
     cols = rows if sym else plan(graphs2)
