@@ -5,9 +5,13 @@ clock), each variant's Gram checked against the first's to 1e-8.
     python benchmarks/graph_changes.py --set PTC --net b13_m1_sum \\
         --variants dense,auto [--graphs 200]
 
-A variant is a comma-free name: ``dense`` (every size group aggregates by
-dense bin products), ``sparse`` (by neighbour lists), ``auto`` (the cost
-model's choice per group). Prints one JSON line per variant: CPU and wall
+A variant is a comma-free name, options joined by ``+``: ``dense`` (every
+size group aggregates by dense bin products), ``sparse`` (its rows by
+neighbour lists), ``auto`` (the cost model's choice per group, the default),
+``features`` (one-hot features kept as features: Σ⁰ = x·x'/F by a GEMM),
+``labels`` (held as labels: Σ⁰ by label equality, the default where every
+row is one-hot), ``tops:16/32/136`` (these size groups' bin sizes),
+``nodes:2048`` (node slots per tile side). Prints one JSON line per variant: CPU and wall
 seconds of the first call (compile included) and of a second, compiled one.
 """
 
@@ -23,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = {"dense": {"sparse": False}, "sparse": {"sparse": True}, "auto": {}}
+VARIANTS = {"dense": {"sparse": False}, "sparse": {"sparse": True}, "auto": {},
+            "features": {"labels": False}, "labels": {"labels": True}}
 
 
 def main(argv=None):
@@ -48,7 +53,14 @@ def main(argv=None):
     kernel = ntkc.load(str(ROOT / "examples" / f"gntk_jk1_{args.set}.ntk"), net=args.net)
     first = None
     for name in args.variants.split(","):
-        kw = VARIANTS[name]
+        kw = {}
+        for part in name.split("+"):
+            if part.startswith("tops:"):
+                kw["tops"] = tuple(int(t) for t in part[5:].split("/"))
+            elif part.startswith("nodes:"):
+                kw["nodes"] = int(part[6:])
+            else:
+                kw.update(VARIANTS[part])
         cache = {}
         row = {"set": args.set, "net": args.net, "graphs": len(graphs), "variant": name,
                "load_average": os.getloadavg()}

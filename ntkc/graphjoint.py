@@ -46,8 +46,10 @@ TILE_WORK = 128 * 2**20   # working set of one tile pair, bytes (measured, bench
 SMALLEST_BIN = 8
 # Cost model for choosing size groups, in ns (measured orders of magnitude on a
 # 2-core CPU): an activation pass per node pair, one flop of aggregation, and
-# compiling one more tile function.
-PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
+# compiling one more tile function: a base plus a share per layer (process CPU
+# seconds of first minus compiled calls, benchmarks/graph_changes.py: ~0.5 s
+# a function for IMDB's 3 layers, ~2.2 s for PTC's 26).
+PAIR_NS, FLOP_NS, COMPILE_NS, COMPILE_LAYER_NS = 20.0, 0.1, 0.3e9, 0.07e9
 # Aggregating rows by neighbour lists: one neighbour slot of one node, per
 # node pair, in ns (measured against FLOP_NS on PTC's and IMDB's tiles,
 # benchmarks/graph_changes.py: on bins of 32 the gathers of 32 neighbour slots
@@ -55,7 +57,9 @@ PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
 GATHER_NS = 0.3
 
 class Tile(NamedTuple):
-    """One tile side's arrays: ``features (U, F)``, ``adjacency (m, P, P)``
+    """One tile side's arrays: ``features (U, F)`` (or, for one-hot
+    features, each node's label ``(U,)``, int32, -1 at empty slots),
+    ``adjacency (m, P, P)``
     (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes),
     ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph),
     and for a sparse side (D > 0) each node's neighbours in A + I as slots of
@@ -73,11 +77,14 @@ class Tile(NamedTuple):
 class Side:
     """The shape of every tile of one size group: ``bins`` bins of ``size``
     node slots, each with ``slots`` graph slots; ``degree`` neighbour slots
-    per node when it aggregates sparsely (0: densely)."""
+    per node when it aggregates sparsely (0: densely); ``labels`` the
+    feature count F when the features are one-hot and the tiles hold labels
+    (0: features)."""
     size: int
     bins: int
     slots: int
     degree: int = 0
+    labels: int = 0
 
     @property
     def nodes(self) -> int:
@@ -138,18 +145,32 @@ class JointState(State):
 def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
                 itself: bool = False) -> JointState:
     """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``:
-    whether t2 is t1."""
-    f1, f2 = t1.features, t2.features
-    c = f1.shape[-1]
+    whether t2 is t1. For one-hot features (``Side.labels``) x·x' is whether
+    the labels are equal: a comparison per pair, not F multiply-adds."""
+    if side1.labels:
+        c = side1.labels
+        l1, l2 = t1.features, t2.features
 
-    def self_cov(f, side):
-        b = f.reshape(side.bins, side.size, c)
-        return jnp.einsum("mpf,mqf->mpq", b, b) / c
+        def equal(a, b):
+            return jnp.where((a == b) & (a >= 0), 1.0 / c, 0.0).astype(t1.adjacency.dtype)
 
-    nngp = f1 @ f2.T / c
+        def self_cov(lab, side):
+            b = lab.reshape(side.bins, side.size)
+            return equal(b[:, :, None], b[:, None, :])
+
+        nngp = equal(l1[:, None], l2[None, :])
+    else:
+        f1, f2 = t1.features, t2.features
+        c = f1.shape[-1]
+
+        def self_cov(f, side):
+            b = f.reshape(side.bins, side.size, c)
+            return jnp.einsum("mpf,mqf->mpq", b, b) / c
+
+        nngp = f1 @ f2.T / c
     return JointState(nngp=nngp, ntk=jnp.zeros_like(nngp) if want_ntk else None,
-                      cov1=self_cov(f1, side1), cov2=self_cov(f2, side2), diag=False,
-                      nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
+                      cov1=self_cov(t1.features, side1), cov2=self_cov(t2.features, side2),
+                      diag=False, nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
 
 
 def aggregate(state: JointState, operator) -> JointState:
@@ -280,7 +301,8 @@ def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True,
     pair (a, b), activations·PAIR_NS + aggregations·(row_a + 2P_b·FLOP_NS),
     with row_a the cheaper of 2P_a·FLOP_NS and D_a·GATHER_NS (D_a: the most
     neighbour slots, :func:`degree`, of the group's graphs, from ``degrees``
-    per graph; without them rows are dense) — plus COMPILE_NS per group pair."""
+    per graph; without them rows are dense) — plus compiling each tile
+    function (one per group pair, and one per group for the diagonal)."""
     sizes = np.asarray(sizes)
     degs = None if degrees is None else np.asarray(degrees)
     cands = candidate_tops(sizes)
@@ -298,7 +320,9 @@ def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True,
             for (na, ra), (nb, pb) in itertools.product(zip(nodes, rows), zip(nodes, tops)):
                 cost += na * nb * (activations * PAIR_NS + aggregations * (ra + 2 * pb * FLOP_NS))
             k = sum(1 for n in nodes if n > 0)
-            cost = cost / (2 if sym else 1) + COMPILE_NS * (k * (k + 1) / 2 if sym else k * k)
+            functions = k * (k + 1) / 2 + k if sym else k * k
+            compile_ns = COMPILE_NS + COMPILE_LAYER_NS * (activations + aggregations)
+            cost = cost / (2 if sym else 1) + compile_ns * functions
             if best is None or cost < best[0]:
                 best = (cost, tuple(t for t, n in zip(tops, nodes) if n > 0) or (tops[-1],))
     return best[1]
@@ -358,10 +382,16 @@ def sparse_pays(size: int, deg: int) -> bool:
     return deg * GATHER_NS < 2 * size * FLOP_NS
 
 
-def layout(graphs, tops, nodes: int, sparse=None) -> list:
+def one_hot(features) -> bool:
+    """Whether every row is one-hot: a single 1, the rest 0."""
+    return bool(np.all((features == 0) | (features == 1)) and np.all(features.sum(1) == 1))
+
+
+def layout(graphs, tops, nodes: int, sparse=None, labels: bool = False) -> list:
     """The size groups of ``graphs`` as :class:`Group`s of NumPy tiles of
     about ``nodes`` node slots a side; ``sparse``: whether the groups
-    aggregate by neighbour lists (None: where :func:`sparse_pays`)."""
+    aggregate by neighbour lists (None: where :func:`sparse_pays`);
+    ``labels``: hold one-hot features as labels (:func:`one_hot` must hold)."""
     sizes = [f.shape[0] for f, _ in graphs]
     dtype = graphs[0][0].dtype
     c = graphs[0][0].shape[1]
@@ -375,10 +405,10 @@ def layout(graphs, tops, nodes: int, sparse=None) -> list:
         deg = max(degree(graphs[g][1]) for b in bins for g in b)
         if not (sparse_pays(p, deg) if sparse is None else sparse):
             deg = 0
-        side = Side(p, per, slots, deg)
+        side = Side(p, per, slots, deg, c if labels else 0)
         tiles, index = [], []
         for cut in cuts:
-            f = np.zeros((per * p, c), dtype)
+            f = np.full(per * p, -1, np.int32) if labels else np.zeros((per * p, c), dtype)
             a = np.zeros((per, p, p), dtype)
             mask = np.zeros((per, p), dtype)
             member = np.zeros((per, slots, p), dtype)
@@ -390,7 +420,7 @@ def layout(graphs, tops, nodes: int, sparse=None) -> list:
                 for k, g in enumerate(members):
                     x, adj = graphs[g]
                     v = x.shape[0]
-                    f[b * p + at:b * p + at + v] = x
+                    f[b * p + at:b * p + at + v] = np.argmax(x, 1) if labels else x
                     a[b, at:at + v, at:at + v] = adj
                     mask[b, at:at + v] = 1
                     member[b, k, at:at + v] = 1
@@ -444,13 +474,15 @@ def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = Fals
 
 
 def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
-         tops=None, nodes=None, cache=None, sparse=None):
+         tops=None, nodes=None, cache=None, sparse=None, labels=None):
     """The Grams ``get`` of ``graphs1`` × ``graphs2`` (None: × graphs1, only
     tiles on and above the diagonal) as NumPy arrays. ``tops`` (bin sizes) and
     ``nodes`` (node slots per tile side) override the planned ones;
     ``cache`` (a dict) keeps the compiled tile functions between calls;
     ``sparse`` forces neighbour-list (True) or dense (False) aggregation on
-    every size group (None: each group as :func:`sparse_pays`)."""
+    every size group (None: each group as :func:`sparse_pays`); ``labels``
+    False keeps one-hot features as features (None: labels when every graph's
+    features are :func:`one_hot`)."""
     from .blocking import progress_bar
     sym = graphs2 is None
     dtype = graphs1[0][0].dtype
@@ -463,8 +495,10 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
         sizes = [f.shape[0] for f, _ in graphs]
         degs = None if sparse is False else [degree(a) for _, a in graphs]
         t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym, degs)
-        return layout(graphs, t, nodes, sparse)
+        return layout(graphs, t, nodes, sparse, labels)
 
+    if labels is None:
+        labels = all(one_hot(f) for f, _ in itertools.chain(graphs1, graphs2 or ()))
     rows = plan(graphs1)
     cols = rows if sym else plan(graphs2)
     flat_r = [(g, t) for g, grp in enumerate(rows) for t in range(len(grp.tiles))]
