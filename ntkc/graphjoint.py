@@ -9,7 +9,11 @@ Gram is one node-pair matrix Σ (U₁, U₂) (and Θ) over all of them:
   another), done as batched dense products over *bins*: each side's nodes are
   packed into bins of P slots (several small graphs share a bin, best fit
   decreasing), so Â₁ is (m, P, P) and each product is (P × P)·(P × U₂), long
-  enough to run near the machine's matmul rate;
+  enough to run near the machine's matmul rate; a size group whose graphs
+  have few neighbours (molecules) does the row side by gathers over padded
+  neighbour lists instead (a cost model's choice per group);
+* one-hot node features (every GNTK data set's) are held as labels, and
+  Σ⁰ = x·x'/F is their equality over F, with no product;
 * elementwise rules (activations, Dense, the sums of JumpingKnowledge) act on
   the node-pair matrix unchanged: the node variances they need are the
   diagonals of the within-bin self-covariances (m, P, P) the state carries;
@@ -28,56 +32,21 @@ when its ``kernel`` acts on this layout unchanged, or its own implementation.
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .errors import NtkError
-from .state import State
-
-TILE_WORK = 128 * 2**20   # working set of one tile pair, bytes (measured, benchmarks/graph_floor.py)
-SMALLEST_BIN = 8
-# Cost model for choosing size groups, in ns (measured orders of magnitude on a
-# 2-core CPU): an activation pass per node pair, one flop of aggregation, and
-# compiling one more tile function.
-PAIR_NS, FLOP_NS, COMPILE_NS = 20.0, 0.1, 1.5e9
-
-
-class Tile(NamedTuple):
-    """One tile side's arrays: ``features (U, F)``, ``adjacency (m, P, P)``
-    (block-diagonal inside each bin), ``mask (m, P)`` (1 at real nodes) and
-    ``member (m, k, P)`` (1 where slot p of bin b holds the bin's k-th graph)."""
-    features: Any
-    adjacency: Any
-    mask: Any
-    member: Any
-
-
-@dataclass(frozen=True)
-class Side:
-    """The shape of every tile of one size group: ``bins`` bins of ``size``
-    node slots, each with ``slots`` graph slots."""
-    size: int
-    bins: int
-    slots: int
-
-    @property
-    def nodes(self) -> int:
-        return self.size * self.bins
-
-
-@dataclass
-class Group:
-    side: Side
-    tiles: list      # Tile of NumPy arrays
-    index: list      # graph id per graph slot of each tile, bin by bin (-1: empty)
+from .graphpack import (  # noqa: F401  (re-exported: the layout's public pieces)
+    COMPILE_LAYER_NS, COMPILE_NS, FLOP_NS, GATHER_NS, PAIR_NS, SMALLEST_BIN, TILE_WORK, Group,
+    Side, Tile, candidate_tops, choose_tops, degree, layer_counts, layout, one_hot, pack,
+    sparse_pays, tile_nodes)
+from .state import State, materialise
 
 
 # -- the state --------------------------------------------------------------------
@@ -127,37 +96,45 @@ class JointState(State):
 def input_state(t1: Tile, t2: Tile, side1: Side, side2: Side, want_ntk: bool,
                 itself: bool = False) -> JointState:
     """Σ⁰ = x·x'/F over every node pair and within every bin; ``itself``:
-    whether t2 is t1."""
-    f1, f2 = t1.features, t2.features
-    c = f1.shape[-1]
+    whether t2 is t1. For one-hot features (``Side.labels``) x·x' is whether
+    the labels are equal: a comparison per pair, not F multiply-adds."""
+    if side1.labels:
+        c = side1.labels
+        l1, l2 = t1.features, t2.features
 
-    def self_cov(f, side):
-        b = f.reshape(side.bins, side.size, c)
-        return jnp.einsum("mpf,mqf->mpq", b, b) / c
+        def equal(a, b):
+            return jnp.where((a == b) & (a >= 0), 1.0 / c, 0.0).astype(t1.adjacency.dtype)
 
-    nngp = f1 @ f2.T / c
+        def self_cov(lab, side):
+            b = lab.reshape(side.bins, side.size)
+            return equal(b[:, :, None], b[:, None, :])
+
+        nngp = equal(l1[:, None], l2[None, :])
+    else:
+        f1, f2 = t1.features, t2.features
+        c = f1.shape[-1]
+
+        def self_cov(f, side):
+            b = f.reshape(side.bins, side.size, c)
+            return jnp.einsum("mpf,mqf->mpq", b, b) / c
+
+        nngp = f1 @ f2.T / c
     return JointState(nngp=nngp, ntk=jnp.zeros_like(nngp) if want_ntk else None,
-                      cov1=self_cov(f1, side1), cov2=self_cov(f2, side2), diag=False,
-                      nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
+                      cov1=self_cov(t1.features, side1), cov2=self_cov(t2.features, side2),
+                      diag=False, nspatial=1, same=False, side1=t1, side2=t2, itself=itself)
 
 
 def aggregate(state: JointState, operator) -> JointState:
     """Σ' = Â₁ Σ Â₂ᵀ, Θ' = Â₁ Θ Â₂ᵀ with ``operator(adjacency, mask)`` giving
-    each side's per-bin Â (m, P, P)."""
-    a1 = operator(state.side1.adjacency, state.side1.mask)
-    a2 = operator(state.side2.adjacency, state.side2.mask)
-    m1, p1 = a1.shape[:2]
-    m2, p2 = a2.shape[:2]
+    each side's per-bin Â (m, P, P), which must be zero outside A + I (the
+    sparse sides read Â only there)."""
+    t1, t2 = state.side1, state.side2
+    a1 = operator(t1.adjacency, t1.mask)
+    a2 = a1 if t2 is t1 else operator(t2.adjacency, t2.mask)
+    rows, cols = _side_product(a1, t1, 0), _side_product(a2, t2, 1)
 
     def cross(x):
-        # Both sides as batched matmuls with the bin as leading batch axis,
-        # which XLA:CPU runs as GEMMs; the column side's bins are brought to
-        # the front by an explicit swap (an einsum with the batch axis in the
-        # middle ran at half the speed for bins of 32, benchmarks/graph_floor.py)
-        u1, u2 = x.shape
-        y = jnp.matmul(a1, x.reshape(m1, p1, u2)).reshape(u1, m2, p2)
-        z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a2, 1, 2))
-        return jnp.swapaxes(z, 0, 1).reshape(u1, u2)
+        return cols(rows(x))
 
     def within(c, a):
         return jnp.einsum("muv,mvw,mxw->mux", a, c, a, optimize="optimal")
@@ -167,6 +144,47 @@ def aggregate(state: JointState, operator) -> JointState:
     ntk = state.ntk if state.ntk is None else (nngp if state.ntk is state.nngp else cross(state.ntk))
     return state.replace(nngp=nngp, ntk=ntk, cov1=within(state.cov1, a1),
                          cov2=within(state.cov2, a2))
+
+
+def _side_product(a, tile, axis: int):
+    """x ↦ Â x along ``axis`` of a node-pair matrix (0: rows, Â₁ x; 1:
+    columns, x Â₂ᵀ) for one side with per-bin Â ``a`` (m, P, P)."""
+    m, p = a.shape[:2]
+    d = tile.neighbours.shape[1]
+    if d and axis == 0:
+        # sparse rows: Σ_k w[u, k] x[n[u, k], :] over each node's padded
+        # neighbour list (~D row reads a pair against 2P flops of a dense bin
+        # product), in one loop XLA fuses with the write of the next
+        # elementwise pass. Its input is computed once into memory: fused
+        # into the gathers, an activation's output was recomputed per
+        # neighbour (~10× slower on PTC's net). Columns stay dense: gathers
+        # along rows of a row-major matrix, or by transposes around row
+        # gathers, ran 1.4-2× slower than the bin products on PTC's tiles
+        # (benchmarks/graph_changes.py).
+        local = tile.neighbours
+        w = jnp.take_along_axis(a.reshape(m * p, p), local, axis=1) * tile.valid
+        idx = local + (jnp.arange(m * p, dtype=local.dtype) // p * p)[:, None]
+
+        def sparse(x):
+            x = materialise(x)
+            out = w[:, 0, None] * x[idx[:, 0], :]
+            for k in range(1, d):
+                out = out + w[:, k, None] * x[idx[:, k], :]
+            return out
+        return sparse
+
+    def dense(x):
+        # batched matmuls with the bin as leading batch axis, which XLA:CPU
+        # runs as GEMMs; the column side's bins are brought to the front by an
+        # explicit swap (an einsum with the batch axis in the middle ran at
+        # half the speed for bins of 32, benchmarks/graph_floor.py)
+        u1, u2 = x.shape
+        if axis == 0:
+            return jnp.matmul(a, x.reshape(m, p, u2)).reshape(u1, u2)
+        y = x.reshape(u1, m, p)
+        z = jnp.matmul(jnp.swapaxes(y, 0, 1), jnp.swapaxes(a, 1, 2))
+        return jnp.swapaxes(z, 0, 1).reshape(u1, u2)
+    return dense
 
 
 def pool(state: JointState, mean: bool) -> State:
@@ -219,136 +237,6 @@ def missing_rule(net):
     return walk(net.layers, True)
 
 
-# -- packing --------------------------------------------------------------------
-
-def candidate_tops(sizes) -> list:
-    top = max(1, int(max(sizes)))
-    tops = [SMALLEST_BIN * 2 ** k for k in range(12) if SMALLEST_BIN * 2 ** k < top]
-    return tops + [top]
-
-
-def choose_tops(sizes, activations: int, aggregations: int, sym: bool = True) -> tuple:
-    """The bin sizes of the size groups: the subset of :func:`candidate_tops`
-    (always with max V) minimising the cost model — per node pair of a group
-    pair (a, b), activations·PAIR_NS + aggregations·2(P_a + P_b)·FLOP_NS —
-    plus COMPILE_NS per group pair."""
-    sizes = np.asarray(sizes)
-    cands = candidate_tops(sizes)
-    best = None
-    for r in range(len(cands)):
-        for extra in itertools.combinations(cands[:-1], r):
-            tops = list(extra) + [cands[-1]]
-            lo = [0] + tops[:-1]
-            nodes = [float(sizes[(sizes > a) & (sizes <= b)].sum()) for a, b in zip(lo, tops)]
-            cost = 0.0
-            for (na, pa), (nb, pb) in itertools.product(zip(nodes, tops), repeat=2):
-                cost += na * nb * (activations * PAIR_NS + aggregations * 2 * (pa + pb) * FLOP_NS)
-            k = sum(1 for n in nodes if n > 0)
-            cost = cost / (2 if sym else 1) + COMPILE_NS * (k * (k + 1) / 2 if sym else k * k)
-            if best is None or cost < best[0]:
-                best = (cost, tuple(t for t, n in zip(tops, nodes) if n > 0) or (tops[-1],))
-    return best[1]
-
-
-def pack(sizes, tops) -> list:
-    """Graphs into bins: [(P, [[graph ids of a bin], ...]), ...], one entry per
-    size group, largest first. Going down the groups, every graph larger than
-    the next smaller P opens or joins a bin of this group (best fit
-    decreasing), and smaller graphs fill the bins' slack before they go on."""
-    sizes = np.asarray(sizes)
-    left = [int(g) for g in np.argsort(-sizes, kind="stable")]
-    out = []
-    for k in range(len(tops) - 1, -1, -1):
-        p, lo = tops[k], (tops[k - 1] if k else -1)
-        bins, slack = [], []      # slack: sorted (free slots, bin number)
-        rest = []
-        for g in left:
-            v = int(sizes[g])
-            i = bisect.bisect_left(slack, (v, -1))
-            if i < len(slack):
-                free, b = slack.pop(i)
-                bins[b].append(g)
-                bisect.insort(slack, (free - v, b))
-            elif v > lo:
-                bins.append([g])
-                bisect.insort(slack, (p - v, len(bins) - 1))
-            else:
-                rest.append(g)
-        left = rest
-        if bins:
-            out.append((p, bins))
-    return out
-
-
-def tile_nodes(itemsize: int, ntk: bool, memory_limit=None) -> int:
-    """Node slots per tile side: the square tile pair whose pair-sized arrays
-    (about 6 per kernel computed, as ``fusion.bytes_per_pair``) fit the smaller
-    of the memory budget and TILE_WORK."""
-    from .blocking import parse_memory
-    budget = min(parse_memory(memory_limit), TILE_WORK) if memory_limit is None \
-        else parse_memory(memory_limit)
-    per_pair = 6 * (2 if ntk else 1) * itemsize
-    return max(1, math.isqrt(max(1, budget // per_pair)))
-
-
-def layout(graphs, tops, nodes: int) -> list:
-    """The size groups of ``graphs`` as :class:`Group`s of NumPy tiles of
-    about ``nodes`` node slots a side."""
-    sizes = [f.shape[0] for f, _ in graphs]
-    dtype = graphs[0][0].dtype
-    c = graphs[0][0].shape[1]
-    groups = []
-    for p, bins in pack(sizes, tops):
-        per = max(1, min(len(bins), round(nodes / p)))
-        count = math.ceil(len(bins) / per)
-        per = math.ceil(len(bins) / count)
-        cuts = [bins[t * per:(t + 1) * per] for t in range(count)]
-        slots = max(len(b) for b in bins)
-        side = Side(p, per, slots)
-        tiles, index = [], []
-        for cut in cuts:
-            f = np.zeros((per * p, c), dtype)
-            a = np.zeros((per, p, p), dtype)
-            mask = np.zeros((per, p), dtype)
-            member = np.zeros((per, slots, p), dtype)
-            ids = np.full(per * slots, -1)
-            for b, members in enumerate(cut):
-                at = 0
-                for k, g in enumerate(members):
-                    x, adj = graphs[g]
-                    v = x.shape[0]
-                    f[b * p + at:b * p + at + v] = x
-                    a[b, at:at + v, at:at + v] = adj
-                    mask[b, at:at + v] = 1
-                    member[b, k, at:at + v] = 1
-                    ids[b * slots + k] = g
-                    at += v
-            tiles.append(Tile(f, a, mask, member))
-            index.append(ids)
-        groups.append(Group(side, tiles, index))
-    return groups
-
-
-def layer_counts(net) -> tuple:
-    """(activations, aggregations) on the joint layout, for the cost model:
-    node-pair passes of elementwise rules and of rules with their own joint form."""
-    acts = aggs = 0
-
-    def walk(nodes):
-        nonlocal acts, aggs
-        for node in nodes:
-            if node.in_shape.kind != "graph":
-                return
-            if node.rule.kind == "activation":
-                acts += 1
-            elif callable(node.rule.joint):
-                aggs += 1
-            for body in node.bodies:
-                walk(body)
-    walk(net.layers)
-    return max(acts, 1), max(aggs, 1)
-
-
 # -- running ----------------------------------------------------------------------
 
 def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = False):
@@ -366,11 +254,15 @@ def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = Fals
 
 
 def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
-         tops=None, nodes=None, cache=None):
+         tops=None, nodes=None, cache=None, sparse=None, labels=None):
     """The Grams ``get`` of ``graphs1`` × ``graphs2`` (None: × graphs1, only
     tiles on and above the diagonal) as NumPy arrays. ``tops`` (bin sizes) and
     ``nodes`` (node slots per tile side) override the planned ones;
-    ``cache`` (a dict) keeps the compiled tile functions between calls."""
+    ``cache`` (a dict) keeps the compiled tile functions between calls;
+    ``sparse`` forces neighbour-list (True) or dense (False) aggregation on
+    every size group (None: each group as :func:`sparse_pays`); ``labels``
+    False keeps one-hot features as features (None: labels when every graph's
+    features are :func:`one_hot`)."""
     from .blocking import progress_bar
     sym = graphs2 is None
     dtype = graphs1[0][0].dtype
@@ -381,9 +273,12 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
 
     def plan(graphs):
         sizes = [f.shape[0] for f, _ in graphs]
-        t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym)
-        return layout(graphs, t, nodes)
+        degs = None if sparse is False else [degree(a) for _, a in graphs]
+        t = tops if tops is not None else choose_tops(sizes, acts, aggs, sym, degs)
+        return layout(graphs, t, nodes, sparse, labels)
 
+    if labels is None:
+        labels = all(one_hot(f) for f, _ in itertools.chain(graphs1, graphs2 or ()))
     rows = plan(graphs1)
     cols = rows if sym else plan(graphs2)
     flat_r = [(g, t) for g, grp in enumerate(rows) for t in range(len(grp.tiles))]

@@ -129,6 +129,48 @@ def test_weighted_adjacency_matches_numpy():
                                np.asarray(kernel(g1)), rtol=1e-8)
 
 
+@pytest.mark.parametrize("sparse", [True, False])
+def test_sparse_and_dense_aggregation_match_numpy(sparse):
+    """Neighbour-list gathers and dense bin products, forced on every size
+    group (the cost model picks one per group), on weighted graphs with sum
+    and mean aggregation, an edgeless and a one-node graph, x1 ≠ x2."""
+    rng = np.random.default_rng(4)
+    g1 = graphs_of(rng, [5, 8, 1, 13, 3], p=0.3, weighted=True)
+    g1[0] = (g1[0][0], np.zeros((5, 5)))
+    g2 = graphs_of(rng, [4, 11, 6], p=0.3, weighted=True)
+    kernel = kernel_of(source(LAYERS))
+    sigma, theta = reference(g1 + g2, LAYERS)
+    for x2, cut in ((None, np.s_[:5, :5]), (g2, np.s_[:5, 5:])):
+        got = graphjoint.gram(kernel.net, g1, x2, ("nngp", "ntk"), tops=(8, 16), nodes=24,
+                              sparse=sparse)
+        assert {g.side.degree > 0 for g in graphjoint.layout(g1, (8, 16), 24, sparse)} == {sparse}
+        for k, want in zip(got, (sigma, theta)):
+            np.testing.assert_allclose(k, want[cut], rtol=1e-10, atol=1e-12)
+
+
+def test_one_hot_features_as_labels_match_numpy():
+    """One-hot features are held as labels (Σ⁰ by label equality): the same
+    Grams as the features' products and the numpy reference, x1 ≠ x2; one
+    graph with a non-one-hot row keeps every graph's features."""
+    rng = np.random.default_rng(5)
+
+    def hot(graphs):
+        return [(np.eye(F)[rng.integers(0, F, len(f))], a) for f, a in graphs]
+    g1, g2 = hot(graphs_of(rng, [5, 8, 1, 13])), hot(graphs_of(rng, [4, 11, 6]))
+    assert all(graphjoint.one_hot(f) for f, _ in g1 + g2)
+    assert not graphjoint.one_hot(g1[0][0] * 2) and not graphjoint.one_hot(g1[0][0] * 0)
+    kernel = kernel_of(source(LAYERS))
+    sigma, theta = reference(g1 + g2, LAYERS)
+    for x2, cut in ((None, np.s_[:4, :4]), (g2, np.s_[:4, 4:])):
+        for labels in (None, False):
+            got = graphjoint.gram(kernel.net, g1, x2, ("nngp", "ntk"), tops=(8, 16), nodes=24,
+                                  labels=labels)
+            for k, want in zip(got, (sigma, theta)):
+                np.testing.assert_allclose(k, want[cut], rtol=1e-10, atol=1e-12)
+    assert all(g.side.labels == F for g in graphjoint.layout(g1, (8, 16), 24, labels=True))
+    check(LAYERS, g1, [(g2[0][0] * 0.5, g2[0][1])] + g2[1:])
+
+
 def test_a_net_without_a_joint_rule_falls_back_and_says_so():
     src = f"input graph(features={F})\nnet n {{ Dense(W_std=1.2) GraphAgg LayerNorm Relu GlobalSumPool }}\n"
     kernel = ntkc.compile(src)
