@@ -76,7 +76,8 @@ class GraphDataset:
         """The graphs ``index`` (all by default) padded to one GraphBatch
         (their padded view)."""
         g = as_graphs(self.graphs, self.name)
-        return (g if index is None else g[np.asarray(index)]).padded(dtype=dtype)
+        # a subset, so that the view is not kept alive by the data set's graphs
+        return g[slice(None) if index is None else np.asarray(index)].padded(dtype=dtype)
 
 
 def _ints(line: str, path, lineno: int) -> list:

@@ -244,10 +244,7 @@ def as_graphs(x, name: str | None = None, channels: int | None = None) -> Graphs
     ``(features, adjacency)`` pairs — as a checked ``Graphs``; ``channels``
     (the net's F) must match. The boundary conversion every entry point uses."""
     if isinstance(x, Graphs):
-        if channels is not None and x.channels != channels:
-            raise NtkError(f"{name or 'graphs'}: the graphs have {x.channels} features per node, "
-                           f"expected {channels}")
-        return x
+        return _check_channels(x, name, channels)
     if isinstance(x, GraphBatch):
         source = x.__dict__.get("_source")
         if source is not None:   # a view of checked graphs (read-only arrays)
@@ -268,6 +265,7 @@ def padded_arrays(x, name: str, channels: int, dtype=None, nodes: int | None = N
     GraphBatch of tracers (under ``jax.jit``, ``vmap``, ``grad``) is used as
     it is, only its shapes checked, its features zeroed at padded nodes.
     What the padded kernel path and the finite network both read."""
+    view = None
     if isinstance(x, GraphBatch) and _traced(x):
         f = x.features
         if jnp.ndim(f) != 3 or jnp.shape(f)[2] != channels:
@@ -283,9 +281,14 @@ def padded_arrays(x, name: str, channels: int, dtype=None, nodes: int | None = N
             dtype = f.dtype if jnp.issubdtype(f.dtype, jnp.floating) else jnp.zeros(0).dtype
         m = jnp.asarray(m, dtype)
         return jnp.asarray(f, dtype) * m[:, :, None], jnp.asarray(a, dtype), m
-    if nodes is None and isinstance(x, GraphBatch):
-        nodes = int(np.shape(x.features)[1])
-    view = as_graphs(x, name, channels).padded(nodes, dtype)
+    if isinstance(x, GraphBatch):
+        v = int(np.shape(x.features)[1])
+        nodes = v if nodes is None else nodes
+        if "_source" in x.__dict__ and nodes == v and dtype in (None, x.features.dtype):
+            _check_channels(x.__dict__["_source"][0], name, channels)  # checked graphs' view
+            view = x
+    if view is None:
+        view = as_graphs(x, name, channels).padded(nodes, dtype)
     return jnp.asarray(view.features), jnp.asarray(view.adjacency), jnp.asarray(view.mask)
 
 
@@ -297,6 +300,13 @@ def is_graph_input(x) -> bool:
     """Whether ``x`` is a graph input form rather than an array."""
     return isinstance(x, (Graphs, GraphBatch)) or (
         isinstance(x, (list, tuple)) and (len(x) == 0 or isinstance(x[0], (list, tuple))))
+
+
+def _check_channels(g: Graphs, name, channels) -> Graphs:
+    if channels is not None and g.channels != channels:
+        raise NtkError(f"{name or 'graphs'}: the graphs have {g.channels} features per node, "
+                       f"expected {channels}")
+    return g
 
 
 def _where(name, i) -> str:
