@@ -15,14 +15,15 @@ from .check import CheckedNet, check
 from .errors import NtkError
 from .finite import FiniteNet, finite_net
 from .family import Family, compile_family, load_family
-from .kernel import GraphBatch, Kernel, Kernels
+from .graphs import GraphBatch, Graphs
+from .kernel import Kernel, Kernels
 from .parse import parse, read_source
 from .tangent import empirical_ntk
 from .verification import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
-__all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "Kernels", "GraphBatch",
-           "NtkError", "CheckedNet", "finite_net", "FiniteNet", "empirical_ntk", "Family",
-           "load_family", "compile_family"]
+__all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "Kernels", "Graphs",
+           "GraphBatch", "NtkError", "CheckedNet", "finite_net", "FiniteNet", "empirical_ntk",
+           "Family", "load_family", "compile_family"]
 __version__ = "0.1.0"
 
 

@@ -215,15 +215,14 @@ def kernel_args(p):
 def load_inputs(path, kernel):
     """Read an input batch for ``kernel`` from .npy (arrays) or .npz (graphs),
     or for a graph net a TU data set (``NAME.txt`` or its folder, the format
-    ``ntkc.data.load_tu`` reads): its graphs, of any sizes, as a list."""
+    ``ntkc.data.load_tu`` reads): graphs come back as an ``ntkc.Graphs``."""
     import numpy as np
     import ntkc
     from ntkc.errors import NtkError
     tu = _tu_path(path) if kernel.net.input.kind == "graph" else None
     if tu is not None:
         from ntkc.data import load_tu
-        return [(f.astype(np.float64), a.astype(np.float64))
-                for f, a in load_tu(tu[0], tu[1]).graphs]
+        return load_tu(tu[0], tu[1]).graphs.astype(np.float64)
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -235,8 +234,9 @@ def load_inputs(path, kernel):
             raise NtkError("a graph input is a TU data set (NAME.txt or its folder) or an .npz "
                            "with arrays 'features' (N, V, F), 'adjacency' (N, V, V) and "
                            "optionally 'mask' (N, V)", str(path))
-        return ntkc.GraphBatch(data["features"], data["adjacency"],
-                               data["mask"] if "mask" in data.files else None)
+        batch = ntkc.GraphBatch(data["features"], data["adjacency"],
+                                data["mask"] if "mask" in data.files else None)
+        return ntkc.Graphs.from_padded(batch, str(path), kernel.net.input.channels)
     if hasattr(data, "files"):
         if len(data.files) != 1:
             raise NtkError(f"expected one array, found {', '.join(data.files)}", str(path))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NtkError
-from .kernel import GraphBatch
+from .graphs import GraphBatch, Graphs, as_graphs
 
 # The GNTK code (gram.py) uses node degrees as tags for these data sets.
 SOCIAL = ("IMDBBINARY", "IMDBMULTI", "COLLAB")
@@ -46,16 +46,20 @@ def _open_text(path: Path):
 class GraphDataset:
     """Graphs with labels 0..C-1 and the fixed train/test folds.
 
-    ``graphs[i] = (features (V_i, F), adjacency (V_i, V_i))``: one-hot node
-    features, 0/1 symmetric adjacency without the self loop GraphAgg adds (a
-    self loop listed in the file stays as a 1 on the diagonal).
-    ``folds[k] = (train_idx, test_idx)`` (0-based), empty if the folder has no
-    ``10fold_idx``.
+    ``graphs``: an :class:`~ntkc.Graphs` (a list of pairs given here is
+    converted and checked), ``graphs[i] = (features (V_i, F), adjacency
+    (V_i, V_i))``: one-hot node features, 0/1 symmetric adjacency without
+    the self loop GraphAgg adds (a self loop listed in the file stays as a 1
+    on the diagonal). ``folds[k] = (train_idx, test_idx)`` (0-based), empty
+    if the folder has no ``10fold_idx``.
     """
     name: str
-    graphs: list
+    graphs: Graphs
     labels: np.ndarray
     folds: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.graphs = as_graphs(self.graphs, self.name)
 
     @property
     def features(self) -> int:
@@ -66,13 +70,14 @@ class GraphDataset:
         return int(self.labels.max()) + 1
 
     def sizes(self) -> np.ndarray:
-        return np.array([f.shape[0] for f, _ in self.graphs])
+        return as_graphs(self.graphs, self.name).sizes
 
     def batch(self, index=None, dtype=np.float64) -> GraphBatch:
-        """The graphs ``index`` (all by default) padded to one GraphBatch."""
-        idx = range(len(self.graphs)) if index is None else index
-        return GraphBatch.from_graphs([(self.graphs[i][0].astype(dtype),
-                                        self.graphs[i][1].astype(dtype)) for i in idx])
+        """The graphs ``index`` (all by default) padded to one GraphBatch
+        (their padded view)."""
+        g = as_graphs(self.graphs, self.name)
+        # a subset, so that the view is not kept alive by the data set's graphs
+        return g[slice(None) if index is None else np.asarray(index)].padded(dtype=dtype)
 
 
 def _ints(line: str, path, lineno: int) -> list:
@@ -143,7 +148,7 @@ def load_tu(root, name: str, degree_as_tag: bool | None = None) -> GraphDataset:
         graphs.append((x, adj))
     label_ids = {}
     labels = np.array([label_ids.setdefault(lab, len(label_ids)) for _, _, lab in raw])
-    return GraphDataset(name, graphs, labels, _tu_folds(folder, len(graphs)))
+    return GraphDataset(name, Graphs(graphs, str(path)), labels, _tu_folds(folder, len(graphs)))
 
 
 def _tu_folds(folder: Path, n: int) -> list:

@@ -68,19 +68,14 @@ class Evaluator:
         self.values = {}
 
     def _graph_inputs(self, x1, x2):
-        graphs = [x1] if x2 is None else [x1, x2]
-        feats, blocks, member = [], [], []
-        sizes = []
-        for batch in graphs:
-            f, a = np.asarray(batch.features, np.float64), np.asarray(batch.adjacency, np.float64)
-            m = np.ones(f.shape[:2]) if batch.mask is None else np.asarray(batch.mask)
-            for gi in range(len(f)):
-                keep = m[gi] > 0
-                feats.append(f[gi][keep])
-                blocks.append(a[gi][np.ix_(keep, keep)])
-                sizes.append(int(keep.sum()))
-        self.n1 = len(x1.features)
-        self.n2 = None if x2 is None else len(x2.features)
+        from .graphs import as_graphs
+        c = self.expl.net.input.channels
+        sides = [as_graphs(x, name, c) for x, name in ((x1, "x1"), (x2, "x2")) if x is not None]
+        feats = [np.asarray(f, np.float64) for g in sides for f in g.features]
+        blocks = [np.asarray(a, np.float64) for g in sides for a in g.adjacency]
+        sizes = [len(f) for f in feats]
+        self.n1 = len(sides[0])
+        self.n2 = None if x2 is None else len(sides[1])
         total = sum(sizes)
         self.adjacency = np.zeros((total, total))
         self.member = np.zeros((len(sizes), total))

@@ -23,7 +23,7 @@ from . import accuracy
 from .errors import NtkError
 from .fusion import Checked, bytes_per_pair, input_state, layouts, run_steps, run_zero_ntk_prefix
 from .kernel import Kernel, Kernels, _names
-from .state import Graphs
+from .state import PaddedGraphs
 
 
 class Shared:
@@ -76,8 +76,8 @@ def fuse_family(nets, get: tuple, same: bool, stats: dict):
     checks = []
 
     def kernel_fn(x1, x2, g1, g2):
-        g1 = None if g1 is None else Graphs(*g1)
-        g2 = None if g2 is None else Graphs(*g2)
+        g1 = None if g1 is None else PaddedGraphs(*g1)
+        g2 = None if g2 is None else PaddedGraphs(*g2)
         shared = Shared()
         inputs = {}
         out = []

@@ -203,16 +203,41 @@ class FiniteNet:
 
     def apply(self, params, x, ctx=None):
         """The network's output ``f(x) = (N, C)`` on a batch ``x`` shaped as the
-        input line declares (``(N, D)`` for ``vector(dim=D)``, ...)."""
+        input line declares (``(N, D)`` for ``vector(dim=D)``, ...); for a
+        graph net an :class:`~ntkc.Graphs` (or a GraphBatch, or a list of
+        pairs: see :meth:`graph_input`)."""
         self.check_params(params)
-        return _run(self.layers, params, self._input(x), ctx or {}, None)
+        x, ctx = self.graph_input(x, ctx)
+        return _run(self.layers, params, self._input(x), ctx, None)
 
     def intermediates(self, params, x, ctx=None) -> dict:
         """``{path: (N, *S, C)}``: every layer's output (bodies included)."""
         self.check_params(params)
+        x, ctx = self.graph_input(x, ctx)
         rec = {}
-        _run(self.layers, params, self._input(x), ctx or {}, rec)
+        _run(self.layers, params, self._input(x), ctx, rec)
         return rec
+
+    def graph_input(self, x, ctx=None, name: str = "x"):
+        """``(features, ctx)`` for the layers: a graph input (an
+        :class:`~ntkc.Graphs`, a GraphBatch — also one of tracers under
+        ``jax.jit`` — or a list of pairs) becomes its padded view's features
+        ``(N, V, F)`` and ``ctx = {"adjacency": (N, V, V), "mask": (N, V)}``,
+        the arrays the padded kernel path reads (``ntkc.graphs.padded_arrays``),
+        so GraphAgg's ``operator`` sees the same Â in both. An array ``x`` comes
+        back with ``ctx`` as given (the old form: the padded arrays by hand)."""
+        from .graphs import is_graph_input, padded_arrays
+        graph = self.net.input.kind == "graph"
+        if graph and is_graph_input(x):
+            if ctx:
+                raise NtkError(f"{name}: the graphs carry their adjacency; give ctx only with "
+                               f"an array of padded features")
+            f, a, m = padded_arrays(x, name, self.net.input.channels, self.dtype)
+            return f, {"adjacency": a, "mask": m}
+        if graph and "adjacency" not in (ctx or {}):
+            raise NtkError(f"{name}: the net's input is a graph; pass an ntkc.Graphs (or a list "
+                           f"of (features, adjacency) pairs, or an ntkc.GraphBatch)")
+        return x, dict(ctx or {})
 
     def check_input(self, x, name: str = "x"):
         """Raise :class:`~ntkc.NtkError` unless ``x`` is a batch of this net's

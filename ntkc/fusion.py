@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from . import accuracy
 from .check import CheckedNet, Node
-from .state import Graphs, State, _pair_diagonal, materialise
+from .state import PaddedGraphs, State, _pair_diagonal, materialise
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,8 @@ def fuse(net: CheckedNet, get: tuple, same: bool):
     checks = []   # the accuracy reports of the last trace, in output order
 
     def kernel_fn(x1, x2, g1, g2):
-        g1 = None if g1 is None else Graphs(*g1)
-        g2 = None if g2 is None else Graphs(*g2)
+        g1 = None if g1 is None else PaddedGraphs(*g1)
+        g2 = None if g2 is None else PaddedGraphs(*g2)
         state = input_state(x1, None if same else x2, g1, g2, d, steps[0].in_diag, False,
                             self_diag=steps[0].self_in != "full")
         return run_net(steps, state, get, checks)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -13,50 +12,7 @@ from . import blocking
 from .check import CheckedNet
 from .fusion import bytes_per_pair, fuse
 from .errors import NtkError
-
-
-@dataclass(frozen=True)
-class GraphBatch:
-    """A batch of graphs padded to V nodes: ``features (N, V, F)``, symmetric
-    non-negative ``adjacency (N, V, V)`` (0/1 or weighted; GraphAgg adds the self loops),
-    and ``mask (N, V)`` marking real nodes (all ones when omitted)."""
-    features: object
-    adjacency: object
-    mask: object = None
-
-    @classmethod
-    def from_graphs(cls, graphs, nodes: int | None = None) -> "GraphBatch":
-        """Pad ``[(features_i (V_i, F), adjacency_i (V_i, V_i)), ...]`` to one V."""
-        graphs = list(graphs)
-        if not graphs:
-            raise NtkError("from_graphs needs at least one graph")
-        sizes = [np.shape(f)[0] for f, _ in graphs]
-        v = max(sizes) if nodes is None else nodes
-        if v < max(sizes):
-            raise NtkError(f"nodes={v} is smaller than the largest graph ({max(sizes)} nodes)")
-        feats = [np.asarray(f) for f, _ in graphs]
-        if any(f.ndim != 2 for f in feats):
-            raise NtkError("each graph's features must be shaped (V_i, F)")
-        width = feats[0].shape[1]
-        if any(f.shape[1] != width for f in feats):
-            raise NtkError("all graphs must have the same number of features")
-        dtype = np.result_type(*feats, np.float32)
-        x = np.zeros((len(graphs), v, width), dtype)
-        a = np.zeros((len(graphs), v, v), dtype)
-        m = np.zeros((len(graphs), v), dtype)
-        for i, (f, adj) in enumerate(graphs):
-            n = sizes[i]
-            adj = np.asarray(adj)
-            if adj.shape != (n, n):
-                raise NtkError(f"graph {i}: adjacency is {adj.shape}, expected ({n}, {n}) "
-                               f"for its {n} nodes")
-            x[i, :n] = f
-            a[i, :n, :n] = adj
-            m[i, :n] = 1
-        return cls(x, a, m)
-
-    def __len__(self):
-        return int(np.shape(self.features)[0])
+from .graphs import GraphBatch, Graphs, as_graphs, padded_arrays
 
 
 class Kernels(NamedTuple):
@@ -119,12 +75,12 @@ class Kernel:
                                f"the kernel is computed in one call; call it outside the "
                                f"transformation to compute a big Gram in blocks")
         if self.net.input.kind == "graph" and not traced:
-            x1, x2, out = self._graphs(x1, x2, names, batch_size, memory_limit, devices,
-                                       progress)
+            a, b, out = self._graphs(x1, x2, names, batch_size, memory_limit, devices, progress)
             if out is not None:
                 return Kernels(*out) if get is None else (out[0] if isinstance(get, str) else out)
-        a = self._prepare(x1, "x1")
-        b = None if x2 is None else self._prepare(x2, "x2", like=a)
+        else:
+            a = self._prepare(x1, "x1")
+            b = None if x2 is None else self._prepare(x2, "x2", like=a)
         if traced:
             fn = self._fn(names, b is None)
             out = fn(a[0], None, a[1], None) if b is None else fn(a[0], b[0], a[1], b[1])
@@ -135,20 +91,13 @@ class Kernel:
         return out[0] if isinstance(get, str) else out
 
     def _graphs(self, x1, x2, get, batch_size, memory_limit, devices, progress):
-        """Graph inputs, eagerly: checked graph by graph, then the joint
-        node-pair layout (``ntkc.graphjoint``) when every layer up to the
+        """Graph inputs, eagerly: one :class:`~ntkc.Graphs` a side, then the
+        joint node-pair layout (``ntkc.graphjoint``) when every layer up to the
         readout has a rule there and no ``batch_size`` asks for blocks of
-        examples; otherwise padded GraphBatches for the padded path.
-        Returns (x1, x2, kernels or None)."""
+        examples; otherwise the padded view for the padded path.
+        Returns (padded x1, padded x2, None) or (None, None, kernels)."""
         from . import graphjoint
-        from .graphinput import graph_list
-        c = self.net.input.channels
-        g1 = graph_list(x1, "x1", c)
-        g2 = None if x2 is None else graph_list(x2, "x2", c)
-        if g2 is not None and g2[0][0].dtype != g1[0][0].dtype:
-            dtype = np.result_type(g1[0][0].dtype, g2[0][0].dtype)
-            g1 = [(f.astype(dtype), a.astype(dtype)) for f, a in g1]
-            g2 = [(f.astype(dtype), a.astype(dtype)) for f, a in g2]
+        g1, g2 = self._graph_pair(x1, x2)
         why = self.joint_blocker()
         if why is None and batch_size is None:
             if memory_limit is not None:
@@ -156,13 +105,22 @@ class Kernel:
                 parse_memory(memory_limit)
             out = graphjoint.gram(self.net, g1, g2, get, memory_limit, _devices(devices),
                                   progress, cache=self._joint)
-            return x1, x2, tuple(jax.device_put(o, may_alias=True) for o in out)
+            return None, None, tuple(jax.device_put(o, may_alias=True) for o in out)
         if why is not None and not self._warned:
             import warnings
             self._warned = True
             warnings.warn(f"{why}: this graph Gram takes the padded path (slower)", stacklevel=3)
-        pad = lambda g: g if isinstance(g, GraphBatch) else GraphBatch.from_graphs(g)
-        return pad(g1), None if g2 is None else pad(g2), None
+        a = _padded_arrays(g1, _nodes(x1))
+        return a, None if g2 is None else _padded_arrays(g2, _nodes(x2)), None
+
+    def _graph_pair(self, x1, x2):
+        """Both sides as Graphs in one float dtype (the wider of the two)."""
+        c = self.net.input.channels
+        g1 = as_graphs(x1, "x1", c)
+        g2 = None if x2 is None else as_graphs(x2, "x2", c)
+        dtype = g1.float_dtype() if g2 is None else np.result_type(g1.float_dtype(),
+                                                                   g2.float_dtype())
+        return g1.astype(dtype), None if g2 is None else g2.astype(dtype)
 
     def joint_blocker(self):
         """None when graph Grams of this net run on the joint node-pair layout,
@@ -221,7 +179,7 @@ class Kernel:
         shape = self.net.input
         if shape.kind == "graph":
             return self._prepare_graphs(x, name, like)
-        if isinstance(x, GraphBatch):
+        if isinstance(x, (GraphBatch, Graphs)):
             raise NtkError(f"{name}: the net's input is a {shape.kind}, not a graph; "
                            f"expected an array shaped {shape.batch_shape()}")
         arr = _as_float_array(x, name)
@@ -238,45 +196,17 @@ class Kernel:
         return (jnp.asarray(arr), None)
 
     def _prepare_graphs(self, x, name, like):
-        shape = self.net.input
-        if not isinstance(x, GraphBatch):
-            raise NtkError(f"{name}: the net's input is a graph; pass ntkc.GraphBatch(features "
-                           f"(N, V, {shape.channels}), adjacency (N, V, V), mask (N, V))")
-        f = _as_float_array(x.features, f"{name}.features")
-        if f.ndim != 3 or f.shape[2] != shape.channels:
-            raise NtkError(f"{name}.features has shape {tuple(f.shape)}, expected "
-                           f"(N, V, {shape.channels})")
-        n, v = f.shape[:2]
-        if n == 0:
-            raise NtkError(f"{name} has no graphs")
+        """A graph input's padded view as (features, (adjacency, mask))
+        (``ntkc.graphs.padded_arrays``): eager inputs checked once as
+        :class:`~ntkc.Graphs`, a GraphBatch of tracers by its shapes only."""
+        c = self.net.input.channels
         if _traced(x):
-            # Only the shapes are known under a JAX transformation.
-            a, m = x.adjacency, jnp.ones((n, v)) if x.mask is None else x.mask
-            if jnp.shape(a) != (n, v, v):
-                raise NtkError(f"{name}.adjacency has shape {jnp.shape(a)}, expected ({n}, {v}, {v})")
-            if jnp.shape(m) != (n, v):
-                raise NtkError(f"{name}.mask has shape {jnp.shape(m)}, expected ({n}, {v})")
-            dtype = f.dtype
-            f = jnp.asarray(f) * jnp.asarray(m, dtype)[:, :, None]
-            return (f, (jnp.asarray(a, dtype), jnp.asarray(m, dtype)))
-        a = np.asarray(x.adjacency)
-        if a.shape != (n, v, v):
-            raise NtkError(f"{name}.adjacency has shape {a.shape}, expected ({n}, {v}, {v})")
-        if not np.all(a >= 0):
-            raise NtkError(f"{name}.adjacency must be non-negative (weights)")
-        if not np.array_equal(a, np.swapaxes(a, 1, 2)):
-            raise NtkError(f"{name}.adjacency must be symmetric (undirected graphs)")
-        m = np.ones((n, v)) if x.mask is None else np.asarray(x.mask)
-        if m.shape != (n, v):
-            raise NtkError(f"{name}.mask has shape {m.shape}, expected ({n}, {v})")
-        if not np.all((m == 0) | (m == 1)):
-            raise NtkError(f"{name}.mask must hold only 0/1 or booleans")
-        _check_finite(f, f"{name}.features")
-        if np.any(a * (1 - m[:, :, None]) != 0):
-            raise NtkError(f"{name}.adjacency has edges at padded (masked) nodes")
-        dtype = f.dtype
-        f = jnp.asarray(f) * jnp.asarray(m, dtype)[:, :, None]
-        return (f, (jnp.asarray(a, dtype), jnp.asarray(m, dtype)))
+            f, a, m = padded_arrays(x, name, c)
+        else:
+            g = as_graphs(x, name, c)
+            dtype = None if like is None else np.result_type(g.float_dtype(), like[0].dtype)
+            f, a, m = padded_arrays(g, name, c, dtype, _nodes(x))
+        return (f, (a, m))
 
     # -- evaluation ----------------------------------------------------------------
     def _outputs(self, get) -> int:
@@ -348,6 +278,18 @@ def _names(get) -> tuple:
     if not names:
         raise NtkError("get=(): ask for 'nngp', 'ntk' or both")
     return names
+
+
+def _nodes(x):
+    """The node count a GraphBatch was padded to (its padding is kept on the
+    padded path, so its compiled shapes are the caller's), else None."""
+    return int(np.shape(x.features)[1]) if isinstance(x, GraphBatch) else None
+
+
+def _padded_arrays(graphs: Graphs, nodes=None):
+    """(features, (adjacency, mask)) of the padded view, as JAX arrays."""
+    f, a, m = padded_arrays(graphs, "", graphs.channels, nodes=nodes)
+    return (f, (a, m))
 
 
 def _traced(x) -> bool:

@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 
 from .errors import NtkError
-from .kernel import GraphBatch
+from .graphs import as_graphs
 
 
 # -- Gram matrices -------------------------------------------------------------------
@@ -82,17 +82,17 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
         if all(m.joint_blocker() is None for m in members.values()):
             return {name: graph_gram(m, dataset, get=get, dtype=dtype, progress=progress)
                     for name, m in members.items()}
+    graphs = as_graphs(dataset.graphs, "dataset").astype(dtype)
     if not padded and kernel.joint_blocker() is None:   # a Family's never is
-        graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in dataset.graphs]
         out = np.asarray(kernel(graphs, get=get, progress=bool(progress) or None))
         if progress:
             progress(1, 1)
         if not np.all(np.isfinite(out)):
             raise NtkError("the Gram matrix contains NaN or Inf")
         return out
-    sizes = dataset.sizes()
+    sizes = graphs.sizes
     padded = size_levels(sizes, auto_levels(sizes) if levels == "auto" else levels)
-    chunks = []  # (indices, GraphBatch)
+    chunks = []  # (indices, the chunk's padded view)
     for v in np.unique(padded):
         idx = np.flatnonzero(padded == v)
         per = max(1, int(np.sqrt(block) // v))
@@ -100,9 +100,7 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
         for s in range(0, len(idx), per):
             part = idx[s:s + per]
             fill = np.concatenate([part, np.full(per - len(part), part[0])])
-            graphs = [(dataset.graphs[i][0].astype(dtype), dataset.graphs[i][1].astype(dtype))
-                      for i in fill]
-            chunks.append((part, GraphBatch.from_graphs(graphs, nodes=int(v))))
+            chunks.append((part, graphs[fill].padded(nodes=int(v))))
     outs = {}
     pairs = list(itertools.combinations_with_replacement(range(len(chunks)), 2))
     for step, (i, j) in enumerate(pairs):

@@ -28,9 +28,10 @@ import jax.numpy as jnp
 
 
 @dataclass(frozen=True)
-class Graphs:
-    """Per-example graph structure for one side of the kernel."""
-    adjacency: Any  # (N, V, V), 0/1, zero on padded rows/columns
+class PaddedGraphs:
+    """One side's graph structure inside the compiled function: the
+    (adjacency, mask) of ``ntkc.Graphs.padded()``, as traced arrays."""
+    adjacency: Any  # (N, V, V), non-negative weights, zero on padded rows/columns
     mask: Any       # (N, V), 1 for a real node, 0 for padding
 
 
@@ -44,8 +45,8 @@ class State:
     nspatial: int
     same: bool = False          # x2 is x1: cov2 is cov1, graphs2 is graphs1
     self_diag: bool = False     # cov1, cov2: same-position pairs only
-    graphs1: Graphs | None = None
-    graphs2: Graphs | None = None
+    graphs1: PaddedGraphs | None = None
+    graphs2: PaddedGraphs | None = None
 
     def rule_kernel(self, rule):
         """The function of ``rule`` that maps this kind of state (a layout

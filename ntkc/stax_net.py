@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from . import stax_source as src
 from .stax_source import error as _error
-from .kernel import GraphBatch
+from .graphs import GraphBatch, Graphs
 
 _KERNEL_OPTIONS = ("memory_limit", "batch_size", "devices", "progress")
 
@@ -71,15 +71,16 @@ class Layer:
         if bad:
             raise _error(f"kernel_fn got {bad[0]}=: ntkc.stax's kernel_fn takes x1, x2, get, "
                          f"pattern (graphs) and {', '.join(_KERNEL_OPTIONS)}")
-        if isinstance(x1, GraphBatch) or pattern is not None:
+        if isinstance(x1, (GraphBatch, Graphs)) or pattern is not None:
             x1, x2 = _graphs(x1, x2, pattern)
-            example = (None, int(jnp.shape(x1.features)[2]))
+            example = (None, x1.channels if isinstance(x1, Graphs)
+                       else int(jnp.shape(x1.features)[2]))
         else:
             if jnp.ndim(x1) == 0:
                 raise _error("kernel_fn: x1 must be a batch of inputs (N, ...), not a scalar")
             example = tuple(int(v) for v in jnp.shape(x1)[1:])
         kernel, _ = self._compile(example)
-        if kernel.net.input.kind == "graph" and not isinstance(x1, GraphBatch):
+        if kernel.net.input.kind == "graph" and not isinstance(x1, (GraphBatch, Graphs)):
             raise _error("kernel_fn: this net aggregates over a graph (stax.Aggregate); pass "
                          "pattern=(adjacency1, adjacency2), each (N, V, V)")
         return kernel(x1, x2, get, **kwargs)
@@ -111,14 +112,12 @@ class Layer:
             raise _error(f"apply_fn got {next(iter(kwargs))}=: ntkc.stax's apply_fn takes "
                          f"params, inputs, pattern (graphs) and rng (ignored)")
         example = _example_shape(jnp.shape(inputs), "inputs")
-        ctx = None
         if "Aggregate" in set(self.spec.layers()):
             if pattern is None:
                 raise _error("apply_fn: this net aggregates over a graph; pass pattern=adjacency")
             example = (None, example[-1])
-            n, v = jnp.shape(inputs)[:2]
-            ctx = {"adjacency": jnp.asarray(pattern), "mask": jnp.ones((n, v))}
-        return self._finite(example).apply(params, inputs, ctx)
+            inputs = GraphBatch(inputs, pattern)
+        return self._finite(example).apply(params, inputs)
 
 
 def to_ntk(layer, input_shape) -> str:
@@ -141,9 +140,10 @@ def _example_shape(shape, name) -> tuple:
 
 def _graphs(x1, x2, pattern):
     """stax's (features, pattern=(adjacency1, adjacency2)) as GraphBatches."""
-    if isinstance(x1, GraphBatch):
+    if isinstance(x1, (GraphBatch, Graphs)):
         if pattern is not None:
-            raise _error("kernel_fn: give either GraphBatch inputs or pattern=, not both")
+            raise _error("kernel_fn: give either graph inputs (ntkc.Graphs, GraphBatch) or "
+                         "pattern=, not both")
         return x1, x2
     if not (isinstance(pattern, (tuple, list)) and len(pattern) == 2):
         raise _error("kernel_fn: pattern must be a pair (adjacency1, adjacency2); "

@@ -48,13 +48,18 @@ def empirical_ntk(fnet, params, x1, x2=None, *, ctx1=None, ctx2=None, outputs: s
 
     Examples are processed ``batch`` at a time (None: as many as keep one
     block's Jacobian, with the backward pass's temporaries, within ``memory``
-    bytes); the result does not depend on ``batch``. ``ctx1``/``ctx2`` hold a
-    graph net's ``adjacency`` (N, V, V) and ``mask`` (N, V), as in
-    :meth:`FiniteNet.apply`. Returns a float64 numpy array.
+    bytes); the result does not depend on ``batch``. For a graph net x1 and
+    x2 are :class:`~ntkc.Graphs` (or GraphBatches, or lists of pairs: as in
+    :meth:`FiniteNet.apply`); the old form, padded features with
+    ``ctx1``/``ctx2`` holding ``adjacency`` (N, V, V) and ``mask`` (N, V),
+    still works. Returns a float64 numpy array.
     """
     if outputs not in _OUTPUTS:
         raise NtkError(f"outputs={outputs!r}: give one of {', '.join(map(repr, _OUTPUTS))}")
     fnet.check_params(params)
+    x1, ctx1 = fnet.graph_input(x1, ctx1, "x1")
+    if x2 is not None:
+        x2, ctx2 = fnet.graph_input(x2, ctx2, "x2")
     fnet.check_input(x1, "x1")
     if x2 is not None:
         fnet.check_input(x2, "x2")

@@ -241,7 +241,7 @@ def architectures(draw, input_kind: str | None = None, max_depth: int = 4, inclu
 
 def inputs_for(kernel, n: int = 4):
     """Input batches for ``kernel`` (a Kernel or CheckedNet): ``n`` standard
-    normal examples, or ``n`` random graphs of 3–8 nodes as a GraphBatch."""
+    normal examples, or ``n`` random graphs of 3–8 nodes as an ntkc.Graphs."""
     return st.integers(0, 2**31 - 1).map(lambda seed: random_inputs(kernel, n, seed))
 
 

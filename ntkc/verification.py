@@ -21,8 +21,9 @@ from .fusion import input_state, layouts, run_steps, run_zero_ntk_prefix
 from .errors import NtkError
 from .empirical import Probe, empirical_draws
 from .finite import FiniteNet, finite_net
-from .kernel import GraphBatch, Kernel
-from .state import Graphs
+from .graphs import Graphs
+from .kernel import Kernel
+from .state import PaddedGraphs
 
 #: Bias allowance per hidden weight layer, in units of 1/width: the measured
 #: finite-width bias |E K̂ − K|/‖K‖ was at most 0.36·L/width (4096 draws at
@@ -194,7 +195,7 @@ def compare(name: str, draws, target, z: float, bias: float, weight=None) -> Che
 def random_inputs(net, n: int = 6, seed: int = 0):
     """``n`` random inputs of the kind ``net`` (a CheckedNet or Kernel) declares:
     standard normal arrays, or random graphs of 3–8 nodes (edge probability
-    0.4, normal node features) as a :class:`~ntkc.GraphBatch`."""
+    0.4, normal node features) as an :class:`~ntkc.Graphs`."""
     net = getattr(net, "net", net)
     shape = net.input
     rng = np.random.default_rng(seed)
@@ -205,17 +206,7 @@ def random_inputs(net, n: int = 6, seed: int = 0):
         v = int(rng.integers(3, 9))
         upper = np.triu(rng.random((v, v)) < 0.4, 1)
         graphs.append((rng.standard_normal((v, shape.channels)), (upper | upper.T).astype(float)))
-    return GraphBatch.from_graphs(graphs)
-
-
-def _pad_graphs(g: GraphBatch, v: int) -> GraphBatch:
-    f, a = np.asarray(g.features), np.asarray(g.adjacency)
-    m = np.ones(f.shape[:2]) if g.mask is None else np.asarray(g.mask)
-    extra = v - f.shape[1]
-    if extra <= 0:
-        return g
-    return GraphBatch(np.pad(f, ((0, 0), (0, extra), (0, 0))),
-                      np.pad(a, ((0, 0), (0, extra), (0, extra))), np.pad(m, ((0, 0), (0, extra))))
+    return Graphs(graphs)
 
 
 # -- the verdict ----------------------------------------------------------------------
@@ -292,10 +283,16 @@ def verify(kernel: Kernel, x1, x2=None, width: int = DEFAULT_WIDTH,
 
 
 def _inputs(kernel, x1, x2):
-    """Validated (features, graphs) for both sides; graphs padded to one size."""
-    if kernel.net.input.kind == "graph" and isinstance(x1, GraphBatch) and isinstance(x2, GraphBatch):
-        v = max(np.shape(x1.features)[1], np.shape(x2.features)[1])
-        x1, x2 = _pad_graphs(x1, v), _pad_graphs(x2, v)
+    """Validated (features, graphs) for both sides, and the inputs to give the
+    kernel: graph inputs become :class:`~ntkc.Graphs`, whose padded views
+    (to one node count, as the finite net's diagonal probes need) the finite
+    net and the layer-by-layer recursion read."""
+    if kernel.net.input.kind == "graph":
+        from .kernel import _padded_arrays
+        g1, g2 = kernel._graph_pair(x1, x2)
+        v = int(max(g.sizes.max() for g in (g1, g2) if g is not None))
+        a = _padded_arrays(g1, v)
+        return a, a if g2 is None else _padded_arrays(g2, v), g1, g2
     a = kernel._prepare(x1, "x1")
     b = a if x2 is None else kernel._prepare(x2, "x2", like=a)
     return a, b, x1, x2
@@ -314,8 +311,8 @@ def layer_states(net, a, b) -> dict:
     compiler's own layouts and steps (:mod:`ntkc.fusion`), run eagerly with an
     observer that records every layer's state, bodies included."""
     (x1, g1), (x2, g2) = a, (None, None) if b is None else b
-    g1 = None if g1 is None else Graphs(*g1)
-    g2 = None if g2 is None else Graphs(*g2)
+    g1 = None if g1 is None else PaddedGraphs(*g1)
+    g2 = None if g2 is None else PaddedGraphs(*g2)
     steps = layouts(net.layers)
     out = {}
 
