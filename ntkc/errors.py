@@ -55,3 +55,15 @@ class At:
     def error(self, pos, message: str) -> NtkError:
         line, column = pos if pos is not None else (None, None)
         return NtkError(message, self.filename, line, column, self.source)
+
+
+def float64_unavailable(what: str):
+    """Warn that float64 ``what`` is computed in float32 because JAX's x64 is
+    off (JAX's own convention, which a kernel follows; the warning says how to
+    get float64, since the output dtype alone is easy to miss). Once per call
+    site, by Python's default warning filter."""
+    import warnings
+    warnings.warn(f"{what} is float64 but JAX's x64 is off, so the kernel is computed in "
+                  f"float32; for float64 call jax.config.update('jax_enable_x64', True) "
+                  f"before computing", UserWarning, stacklevel=4)
+

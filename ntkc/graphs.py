@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import NtkError
+from .errors import NtkError, float64_unavailable
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,7 @@ class Graphs:
         float64 only with JAX's x64 enabled)."""
         dtype = np.result_type(*(f.dtype for f in self._features), np.float32)
         if dtype == np.float64 and not jax.config.jax_enable_x64:
+            float64_unavailable("the graphs' data")
             dtype = np.dtype(np.float32)
         return np.dtype(dtype)
 

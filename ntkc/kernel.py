@@ -11,7 +11,7 @@ import numpy as np
 from . import blocking
 from .check import CheckedNet
 from .fusion import bytes_per_pair, fuse
-from .errors import NtkError
+from .errors import NtkError, float64_unavailable
 from .graphs import GraphBatch, Graphs, as_graphs, padded_arrays
 
 
@@ -345,6 +345,7 @@ def _as_float_array(x, name):
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.zeros(0).dtype)
     if isinstance(arr, np.ndarray) and arr.dtype == np.float64 and not jax.config.jax_enable_x64:
+        float64_unavailable(name)
         arr = arr.astype(np.float32)
     return arr
 

@@ -115,3 +115,22 @@ def test_graph_shapes_are_refused():
     raises(GRAPH, ntkc.GraphBatch(f, a[:, :2, :2], m), match=r"x1.adjacency has shape \(2, 2, 2\)")
     raises(GRAPH, ntkc.GraphBatch(f, a, m[:, :2]), match=r"x1.mask has shape \(2, 2\)")
     raises(GRAPH, ntkc.GraphBatch(f[:0], a[:0], m[:0]), match="x1 has no graphs")
+
+
+def test_float64_inputs_without_x64_warn_and_give_float32():
+    """JAX's convention (float64 needs x64), but not silently: the kernel says
+    it computed in float32, for arrays and for graphs."""
+    import jax
+    vec = ntkc.compile("input vector(dim=3)\nnet n { Dense Relu Dense }")
+    gnn = ntkc.compile("input graph(features=2)\nnet n { GraphAgg Dense Relu GlobalSumPool }")
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    graphs = [(np.ones((3, 2)), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0.0]]))]
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.warns(UserWarning, match="x1 is float64 but JAX's x64 is off"):
+            assert np.asarray(vec(x)).dtype == np.float32
+        with pytest.warns(UserWarning, match="float64 but JAX's x64 is off"):
+            assert np.asarray(gnn(graphs)).dtype == np.float32
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert np.asarray(vec(x)).dtype == np.float64
