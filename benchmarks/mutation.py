@@ -224,7 +224,7 @@ MUTANTS = [
     # adjacency is no longer required (weighted graphs), its mutant retired
     ("check-finite-graph", "ntkc/graphs.py",
      'for arr, what in ((f, "features"), (a, "adjacency")):', 'for arr, what in ((a, "adjacency"),):',
-     "inputs", "graph features not checked for NaN"),
+     "graph-inputs", "graph features not checked for NaN"),
     ("check-adjacency-symmetric", "ntkc/graphs.py",
      "if not np.array_equal(a, a.T):", "if False:", "inputs",
      "adjacency symmetry check disabled"),

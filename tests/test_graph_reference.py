@@ -108,16 +108,19 @@ def random_graphs(rng, sizes):
 
 def compare(layers, graphs1, graphs2, nodes=9):
     """The compiled kernel, on padded batches (x1 alone and (x1, x2)), against
-    the numpy reference on the union of both batches' real nodes."""
+    the numpy reference on the union of both batches' real nodes — on both
+    paths: the joint node-pair layout (the default for ragged graphs) and the
+    padded path (``batch_size``: blocks of graphs), whose rules are separate."""
     kernel = ntkc.compile(source(layers))
     sigma, theta = reference(graphs1 + graphs2, layers)
     n1 = len(graphs1)
     g1 = ntkc.GraphBatch.from_graphs(graphs1, nodes=nodes)
     g2 = ntkc.GraphBatch.from_graphs(graphs2, nodes=nodes)
-    for got, want in zip(kernel(g1, get=("nngp", "ntk")), (sigma, theta)):
-        np.testing.assert_allclose(np.asarray(got), want[:n1, :n1], rtol=1e-10, atol=1e-12)
-    for got, want in zip(kernel(g1, g2, get=("nngp", "ntk")), (sigma, theta)):
-        np.testing.assert_allclose(np.asarray(got), want[:n1, n1:], rtol=1e-10, atol=1e-12)
+    for kw in ({}, {"batch_size": 2}):
+        for got, want in zip(kernel(g1, get=("nngp", "ntk"), **kw), (sigma, theta)):
+            np.testing.assert_allclose(np.asarray(got), want[:n1, :n1], rtol=1e-10, atol=1e-12)
+        for got, want in zip(kernel(g1, g2, get=("nngp", "ntk"), **kw), (sigma, theta)):
+            np.testing.assert_allclose(np.asarray(got), want[:n1, n1:], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("norm", ["sum", "mean"])
