@@ -73,6 +73,7 @@ SELECTIONS = {
     "store": ["tests/test_store.py", "-k", "damaged or another_job or equals_the_in_memory"],
     "standard": ["tests/test_standard.py", "-k", "golden or widths or gradients"],
     "self-layouts": ["tests/test_self_layouts.py"],
+    "pair-diagonal": ["tests/test_self_layouts.py", "-k", "pair_diagonal"],
     "empirical": ["tests/test_empirical_ntk.py", "-k", "finite_difference or batched"],
     "quadrature-check": ["tests/test_quadrature.py", "-k", "issue or documented or refusal_inside"],
     "graph-inputs": ["tests/test_graph_joint.py", "-k", "bad_graph_inputs"],
@@ -380,7 +381,11 @@ MUTANTS = [
      "return jax.lax.slice_in_dim(flat, 0, p * p, stride=p + 1, axis=-1).reshape(lead + spatial)",
      "return jax.lax.slice_in_dim(flat, 0, p * p, stride=p, axis=-1)[..., :p].reshape("
      "lead + spatial)",
-     "self-layouts", "the variances read as the first row of pairs, not the diagonal"),
+     "pair-diagonal", "the variances read as the first row of pairs, not the diagonal"),
+    ("pair-diagonal-masked", "ntkc/state.py",
+     "return (a.reshape(lead + (p, p)) * eye).sum(-1).reshape(lead + spatial)",
+     "return a.reshape(lead + (p, p)).sum(-1).reshape(lead + spatial)",
+     "pair-diagonal", "few positions' variances summed over a row instead of read off the diagonal"),
     # the empirical NTK (ntkc/tangent.py)
     ("empirical-mean-trace", "ntkc/tangent.py",
      'return t / ja[0].shape[1] if outputs == "mean" else t', "return t", "empirical",

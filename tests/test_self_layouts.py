@@ -5,6 +5,7 @@ on the cross layout, as ``verification`` does), bit for bit on the Gram's
 diagonal, where an example paired with itself needs cos = 1 exactly."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -73,3 +74,17 @@ def test_example_with_itself_sees_cos_one(dtype):
     ntk = np.asarray(kernel(x, batch_size=1))
     ref = every_pair(kernel.net, x)[1]
     np.testing.assert_array_equal(np.diag(ntk), np.diag(ref))
+
+
+@pytest.mark.parametrize("strided", [True, False])
+@pytest.mark.parametrize("lead, spatial", [((3,), (5,)), ((2, 3), (4, 3)), ((1,), (9, 8))])
+def test_pair_diagonal_both_ways_equal_numpy(monkeypatch, strided, lead, spatial):
+    """Same-position pairs a[..., p, p] by the strided slice (many positions)
+    and by the masked sum (few), each forced, against numpy's own diagonal."""
+    from ntkc import state
+    monkeypatch.setattr(state, "STRIDED_DIAGONAL", 1 if strided else 10**9)
+    d = len(spatial)
+    a = np.random.default_rng(3).standard_normal(lead + spatial + spatial)
+    p = int(np.prod(spatial))
+    want = np.diagonal(a.reshape(lead + (p, p)), axis1=-2, axis2=-1).reshape(lead + spatial)
+    np.testing.assert_array_equal(np.asarray(state._pair_diagonal(jnp.asarray(a), d)), want)
