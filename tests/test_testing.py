@@ -3,11 +3,13 @@ inputs of the declared kind, the assertion helper passes right kernels and
 fails wrong ones with the layer report, and generated architectures agree
 with Monte Carlo and, value for value, with explain's recursion."""
 
+import contextlib
 import dataclasses
+import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import ntkc
 from conftest import GOLDEN
@@ -154,6 +156,11 @@ def equals_the_explained_recursion(source, seed):
     Θ of generated architectures (every input kind, blocks included) against
     explain's lambdified recursion, to 1e-5 of the largest entry (a
     quadrature layer's default degree is chosen for 1e-6)."""
+    with accurate_or_refused():
+        compiled_equals_explained(source, seed)
+
+
+def compiled_equals_explained(source, seed):
     kernel = ntkc.compile(source)
     if kernel.net.input.kind == "graph":
         x1, x2 = (connected_graphs(n, seed + n, kernel.net.input.channels) for n in (3, 2))
@@ -167,4 +174,25 @@ def equals_the_explained_recursion(source, seed):
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(architectures(max_depth=5).filter(interesting))
 def test_many_generated_architectures_agree_with_monte_carlo(source):
-    assert_kernel_matches_monte_carlo(ntkc.compile(source), width=256, samples=32)
+    # stax's positional embeddings enter the kernel through their expected
+    # covariance R, the limit of many embedding channels; a finite net with C
+    # input channels draws E (P x C) once, and Monte Carlo sees E[f(Σ + EEᵀ/C)]:
+    # 0.54 / 0.21 / 0.06 relative error at C = 1 / 4 / 32 (language.md §7.1,
+    # an open finding), so they are left out of this property
+    assume("pos_emb_type" not in source)
+    with accurate_or_refused():
+        assert_kernel_matches_monte_carlo(ntkc.compile(source), width=256, samples=32)
+
+
+@contextlib.contextmanager
+def accurate_or_refused():
+    """A generated net may put a quadrature layer where its pre-activation
+    variance is beyond what the default degree resolves (e.g. exp after an
+    unbiased Dense on unit inputs). The kernel must then refuse, positioned
+    and naming the layer — never return a value off by more than the
+    tolerance; that refusal passes, any other error fails."""
+    try:
+        yield
+    except ntkc.NtkError as e:
+        assert re.search(r":\d+:\d+: error: Elementwise\(.*is not accurate at the pre-activation "
+                         r"variances", str(e)), str(e)
