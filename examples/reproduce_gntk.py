@@ -384,8 +384,8 @@ Within 2 points of the paper (paper-style): {', '.join(close) or 'none'}; outsid
 **Which part of the grid ran.** {' '.join(status)}
 
 **Gram time per pass** (wall clock, compile included, on the 2-core machine shared with
-six other processes); a family's nets come out of one pass, so its time is that of
-the pass, not per net:
+other jobs); a family's nets come out of one pass, so its time is that of the pass, not
+per net:
 
 {chr(10).join(times)}
 
@@ -445,16 +445,20 @@ def _cut_reason(results: dict) -> str:
         done = len(r.get("ran", [])) / len(paper_grid(name))
         if done < 1:
             left.append(f"{name} ≈ {total * (1 - done):.1f} h")
-    return ("The machine has 2 CPU cores, shared during this run with six other processes, "
-            "and the joint node-pair graph path (issue #17, item 1) was not merged yet, so "
-            "every Gram ran on the padded per-pair path; the run was given about an hour of "
-            "wall time, cheapest and paper-listed sets first (MUTAG, PTC, IMDB-B, IMDB-M), "
-            "the one-MLP-layer configurations of each before the deeper MLPs. At the rate "
-            f"each set's one-MLP-layer passes measured (for sets not run, the largest set's: "
-            f"{rate * 1e9:.0f} s per 10⁹ node pairs × blocks, on {nodes} nodes; the 2- and "
-            f"3-MLP-layer passes taken as 1.75× and 2.2× as long, as on MUTAG; padding and the "
-            f"load make it rough) the rest of the "
-            f"grid would take here: {', '.join(left) or 'nothing'}. Rerunning the command "
+    return ("The machine has 2 CPU cores, shared during these runs with other jobs (helpers, "
+            "test runs), so the wall times above are loaded. Grams run on the joint node-pair "
+            "layout (a Gram cached by an earlier session on the padded path is adopted after a "
+            "24-graph spot check agrees to 1e-8); sets run in the order asked, families of one "
+            "MLP depth together, and `--budget` stops starting Grams, which leaves the rest "
+            "listed above as cut. At the rate each set's one-MLP-layer passes measured (for "
+            f"sets not run, the largest set's: {rate * 1e9:.0f} s per 10⁹ node pairs × blocks, "
+            f"on {nodes} nodes; the 2- and 3-MLP-layer passes taken as 1.75× and 2.2× as long, "
+            f"as on MUTAG; the load makes it rough) the rest of the grid would take here: "
+            f"{', '.join(left) or 'nothing'}. One Gram of NCI1's deepest net (b13_m3) and one of "
+            "COLLAB's one-block net (b1_m1), estimated from timed tiles instead "
+            "(benchmarks/graph_estimate.py): ≈ 1.7 and 1.3 CPU hours, peak 1.0 and 3.7 GiB. "
+            "Sets of more than `--band` graphs are computed in bands of rows cached as they "
+            "finish, so a Gram of hours resumes where it stopped: rerunning the command "
             "resumes from the cache.")
 
 
