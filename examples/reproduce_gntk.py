@@ -195,13 +195,14 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
     cache.mkdir(parents=True, exist_ok=True)
     loops = args.collab_loops if name == "COLLAB" else "file"
     dkey = data_key(ds, loops)
-    checked = {n: ntkc.load(path, net=n).net for n in nets}
+    kernels = {n: ntkc.load(path, net=n) for n in nets}
+    checked = {n: k.net for n, k in kernels.items()}
     files = {n: gram_file(cache, name, checked[n], dkey, args.dtype) for n in nets}
     grams, info = {}, {}
     groups = families(nets) if args.family else [[n] for n in nets]
     for group in groups:
         todo = [n for n in group if not files[n].exists()
-                and not adopt_older(files[n], ntkc.load(path, net=n), ds, np.dtype(args.dtype))]
+                and not adopt_older(files[n], kernels[n], ds, np.dtype(args.dtype))]
         for n in group:
             if n not in todo:
                 K, sec, fam = load_gram(files[n])
@@ -219,7 +220,7 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
             # one net at a time, a band of rows at a time: the joint layout runs
             # a family's members separately anyway (regression.graph_gram)
             for n in todo:
-                K, sec, parts = banded_gram(ntkc.load(path, net=n), ds, args.band,
+                K, sec, parts = banded_gram(kernels[n], ds, args.band,
                                             files[n].with_suffix(""), np.dtype(args.dtype), clock)
                 save_gram(files[n], K, sec, [n])
                 for f in parts:
@@ -229,7 +230,7 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
                            "bands": len(parts)}
                 print(f"[{clock():7.1f}s]   {n}: {len(parts)} bands, {sec:.1f}s", flush=True)
             continue
-        kernel = ntkc.load_family(path, todo) if len(todo) > 1 else ntkc.load(path, net=todo[0])
+        kernel = ntkc.load_family(path, todo) if len(todo) > 1 else kernels[todo[0]]
         out = graph_gram(kernel, ds, dtype=np.dtype(args.dtype))
         out = out if isinstance(out, dict) else {todo[0]: out}
         sec = time.time() - t0
