@@ -12,7 +12,7 @@ from __future__ import annotations
 from . import predict
 from .ast import with_constants
 from .check import CheckedNet, check
-from .errors import NtkError
+from .errors import NtkError, NtkWarning
 from .finite import FiniteNet, finite_net
 from .family import Family, compile_family, load_family
 from .graphs import GraphBatch, Graphs
@@ -22,7 +22,7 @@ from .tangent import empirical_ntk
 from .verification import verify  # noqa: E402  (ntkc.verify the function; the module stays importable)
 
 __all__ = ["load", "compile", "check_source", "verify", "predict", "Kernel", "Kernels", "Graphs",
-           "GraphBatch", "NtkError", "CheckedNet", "finite_net", "FiniteNet", "empirical_ntk",
+           "GraphBatch", "NtkError", "NtkWarning", "CheckedNet", "finite_net", "FiniteNet", "empirical_ntk",
            "Family", "load_family", "compile_family"]
 __version__ = "0.1.0"
 

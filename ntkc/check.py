@@ -8,7 +8,7 @@ whose arguments are plain Python values and whose shapes are known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import ast
 from .correlation import non_gaussian_input
@@ -289,6 +289,14 @@ class _Checker:
                 out = rule.shape(shape, args)
         except ShapeError as e:
             raise self.err(call.pos, str(e)) from None
+        out = replace(out, hidden=shape.hidden or rule.writes_width
+                      or any(b.hidden for b in (body_outs if bodies else ())))
+        why = None if shape.hidden else rule.wide_input_for(args)
+        if why:
+            self.at.warn(call.pos, f"{rule.name} reads the data's {shape.channels} channel"
+                                   f"{'s' if shape.channels != 1 else ''} here, but {why}; put a "
+                                   f"weight layer ({weight_layers()}) before it for a kernel of "
+                                   f"the net as written")
         node = Node(rule.name, tuple(args.items()), shape, out, call.pos, bodies, via)
         validate = getattr(rule, "validate", None)
         problem = validate(node) if validate else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DISAGREE = 0, 1, 2, 3
 
@@ -332,9 +333,23 @@ ARGS = {"check": check_args, "kernel": kernel_args, "explain": explain_args,
 
 
 def main(argv=None) -> int:
-    from ntkc.errors import NtkError
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # a source's warnings as a compiler prints them, without Python's frame
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    from ntkc.errors import NtkWarning
+    text = str(message) if issubclass(category, NtkWarning) else \
+        warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    print(text, file=sys.stderr if file is None else file)
+
+
+def _run(args) -> int:
+    from ntkc.errors import NtkError
     try:
         return args.run(args)
     except NtkError as e:

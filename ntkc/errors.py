@@ -20,16 +20,30 @@ class NtkError(ValueError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        if self.line is None:
-            return f"{self.filename}: error: {self.message}"
-        head = f"{self.filename}:{self.line}:{self.column}: error: {self.message}"
-        text = _source_line(self.source, self.line)
-        if text is None:
-            return head
-        # Tabs are expanded to spaces so the caret lands under the column.
-        shown = text.expandtabs(4)
-        caret_at = len(text[: max(self.column - 1, 0)].expandtabs(4))
-        return f"{head}\n    {shown}\n    {' ' * caret_at}^"
+        return _render("error", self.message, self.filename, self.line, self.column, self.source)
+
+
+class NtkWarning(UserWarning):
+    """A kernel that is right but may not mean what the source suggests,
+    rendered as ``FILE:LINE:COL: warning: MESSAGE`` with the line and a caret."""
+
+    def __init__(self, message: str, filename: str = "<string>", line: int | None = None,
+                 column: int | None = None, source: str | None = None):
+        self.message = message
+        super().__init__(_render("warning", message, filename, line, column, source))
+
+
+def _render(kind, message, filename, line, column, source) -> str:
+    if line is None:
+        return f"{filename}: {kind}: {message}"
+    head = f"{filename}:{line}:{column}: {kind}: {message}"
+    text = _source_line(source, line)
+    if text is None:
+        return head
+    # Tabs are expanded to spaces so the caret lands under the column.
+    shown = text.expandtabs(4)
+    caret_at = len(text[: max(column - 1, 0)].expandtabs(4))
+    return f"{head}\n    {shown}\n    {' ' * caret_at}^"
 
 
 def _source_line(source: str | None, line: int) -> str | None:
@@ -55,6 +69,11 @@ class At:
     def error(self, pos, message: str) -> NtkError:
         line, column = pos if pos is not None else (None, None)
         return NtkError(message, self.filename, line, column, self.source)
+
+    def warn(self, pos, message: str):
+        import warnings
+        line, column = pos if pos is not None else (None, None)
+        warnings.warn(NtkWarning(message, self.filename, line, column, self.source), stacklevel=2)
 
 
 def float64_unavailable(what: str):

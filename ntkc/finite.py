@@ -135,7 +135,10 @@ class FiniteNet:
                 layer = Layer(node, path, c_in, want if rule.writes_width else c_in, bodies)
             else:
                 if rule.has_params:
-                    self._narrow |= hidden and c_in < self.width
+                    # a narrow hidden stream, or the data where the layer's
+                    # kernel is the limit of many input channels
+                    self._narrow |= c_in < self.width and (
+                        hidden or rule.wide_input_for(node.kwargs) is not None)
                 layer = Layer(node, path, c_in, want if rule.writes_width else c_in)
                 hidden_out = hidden or rule.writes_width
             x = self._out(layer, x)

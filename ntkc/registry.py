@@ -140,6 +140,7 @@ SIGNATURES = {
         "symbolic": ("args", "in_shape"),                   # -> symbolic.Affine | Pointwise
         "theta_at_zero": ("args",),                         # if a function: -> "zero" | "nngp" | None
         "mc_bias": ("args",),
+        "wide_input": ("args",),                            # -> None or why
     },
     "activation": {
         "shape": ("in_shape", "args"),
@@ -152,6 +153,7 @@ SIGNATURES = {
         "function": ("args",),                              # -> φ's name, for explain
         "theta_at_zero": ("args",),
         "mc_bias": ("args",),
+        "wide_input": ("args",),
     },
     "block": {
         "shape": ("in_shape", "args", "body_shapes"),
@@ -164,6 +166,7 @@ SIGNATURES = {
         "validate": ("node",),                              # -> None or a message
         "theta_at_zero": ("args",),
         "mc_bias": ("args",),
+        "wide_input": ("args",),
     },
 }
 
@@ -211,6 +214,14 @@ class Rule:
     * ``reads_shape`` — the finite ``init``/``apply`` read ``args["in_shape"]``,
       the input's :class:`~ntkc.shapes.Shape` (SelfAttention draws its
       positional embeddings per position).
+    * ``wide_input`` — None, or a function of the arguments returning why the
+      layer's kernel is the limit of many *input* channels (None where it is
+      not, for these arguments): SelfAttention's positional embeddings are
+      drawn per input channel, so where the layer reads the data (few,
+      fixed channels) a finite net's embedding is a few random vectors, not
+      their covariance. The checker warns there, and the finite network
+      widens the data by tiling its channels (which leaves every other
+      layer's distribution as it is) so that it has the kernel's limit.
     * ``self_pairs`` — which position pairs of the per-example
       self-covariances Σ(x, x) the rule reads, so the compiler can keep only
       the same-position pairs (their variances) where no layer needs more:
@@ -243,6 +254,7 @@ class Rule:
     reads_shape: bool = False
     mc_bias: float | Callable = 1.0
     self_pairs: str = "cross"
+    wide_input: Callable | None = None
 
     kind = "layer"
 
@@ -261,6 +273,10 @@ class Rule:
     def mc_bias_for(self, args) -> float:
         """``mc_bias`` for a layer with these arguments."""
         return float(self.mc_bias(args) if callable(self.mc_bias) else self.mc_bias)
+
+    def wide_input_for(self, args) -> str | None:
+        """``wide_input``'s reason for a layer with these arguments, or None."""
+        return None if self.wide_input is None else self.wide_input(args)
 
     def theta_at_zero_for(self, args) -> str | None:
         """``theta_at_zero`` for a layer with these arguments."""

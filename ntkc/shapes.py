@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,16 @@ class Shape:
     channels, then a weight layer's ``width=`` (None where it gives none),
     multiplied by Flatten, added by Concat. Only a standard-parameterized
     weight layer reads it (its NTK term is fan-in × Σ); None means unknown.
+
+    ``hidden`` says the stream comes out of a weight layer, so the finite
+    network's channel count grows with its width; the data's (and what
+    parameter-free layers make of it) stays the input's ``channels``.
     """
     kind: str  # "vector" | "sequence" | "image" | "graph"
     spatial: tuple = ()
     channels: int | None = None
     width: int | None = None
+    hidden: bool = field(default=False, compare=False)  # derived from the layers
 
     @property
     def nspatial(self) -> int:

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import ntkc
 from conftest import GOLDEN
@@ -174,12 +174,6 @@ def compiled_equals_explained(source, seed):
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(architectures(max_depth=5).filter(interesting))
 def test_many_generated_architectures_agree_with_monte_carlo(source):
-    # stax's positional embeddings enter the kernel through their expected
-    # covariance R, the limit of many embedding channels; a finite net with C
-    # input channels draws E (P x C) once, and Monte Carlo sees E[f(Σ + EEᵀ/C)]:
-    # 0.54 / 0.21 / 0.06 relative error at C = 1 / 4 / 32 (language.md §7.1,
-    # an open finding), so they are left out of this property
-    assume("pos_emb_type" not in source)
     with accurate_or_refused():
         assert_kernel_matches_monte_carlo(ntkc.compile(source), width=256, samples=32)
 

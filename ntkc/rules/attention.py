@@ -238,6 +238,7 @@ register(LayerRule(
     # A weight layer for correlation, Gaussianity and channel counts, but Θ' at
     # Θ = 0 is 2·(Σ' − b_std²) + b_std², not Σ': no zero-Θ shortcut is stated.
     fresh=True, gaussian_out="always", writes_width=True, mc_bias=_mc_bias, reads_shape=True,
+    wide_input=_pos_emb.few_channels,
     doc="global self-attention, keys = queries, logits/n (stax linear_scaling): "
         "Σ' = OV²·G Σ G'ᵀ + b_std², G = ρ(QK·Σ(x,x)), Θ' = OV²·G Θ G'ᵀ + 2OV²·G Σ G'ᵀ + b_std²",
 ))
