@@ -558,6 +558,9 @@ def main(argv=None):
             print(f"  {name}: paper-style {r['best']['mean']:.1f} ± {r['best']['std']:.1f} "
                   f"({r['best']['config']}), nested {r['nested']['mean']:.1f}, paper {PAPER[name][0]}"
                   f" [{_grid_text(r)} grid]", flush=True)
+        # read again before writing: another run (a set computed beside this
+        # one, hours long) may have saved its own set meanwhile
+        results = load_json(Path(args.json))
         results.setdefault(key, {})[name] = r
         save_json(Path(args.json), results)
     if not args.no_docs and not args.quick:
