@@ -77,6 +77,7 @@ SELECTIONS = {
     "empirical": ["tests/test_empirical_ntk.py", "-k", "finite_difference or batched"],
     "quadrature-check": ["tests/test_quadrature.py", "-k", "issue or documented or refusal_inside"],
     "graph-inputs": ["tests/test_graph_joint.py", "-k", "bad_graph_inputs"],
+    "pos-emb-data": ["tests/test_attention_pos.py", "-k", "data"],
 }
 
 # -- the mutants: (id, file, exact old text, new text, tests, the bug it stands for) --------
@@ -319,6 +320,14 @@ MUTANTS = [
      "ntk = None if theta is None else unflat(ov2 * cross(theta) + 2 * weighted + b2)",
      "ntk = None if theta is None else unflat(ov2 * cross(theta) + weighted + b2)", "attention",
      "only one of the value and output weights adds its gradient term"),
+    ("pos-emb-data-not-widened", "ntkc/finite.py",
+     "hidden or rule.wide_input_for(node.kwargs) is not None)", "hidden)", "pos-emb-data",
+     "the finite net draws positional embeddings of the data's few channels (the kernel is "
+     "their many-channel limit: 0.54 relative error at one channel)"),
+    ("pos-emb-hidden-flag", "ntkc/check.py",
+     "out = replace(out, hidden=shape.hidden or rule.writes_width",
+     "out = replace(out, hidden=shape.hidden", "pos-emb-data",
+     "no stream counts as a weight layer's: every positional embedding is warned about"),
     ("contract-shortcut-for-all", "ntkc/fusion.py",
      'if how not in ("zero", "nngp"):', 'if how not in ("zero", "nngp", None):', "contract",
      "a rule that states nothing gets the Θ' = Σ' shortcut (wrong for attention)"),
