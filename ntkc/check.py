@@ -276,7 +276,7 @@ class _Checker:
         if self.count > MAX_LAYERS:
             raise self.err(call.pos, f"the network has more than {MAX_LAYERS} layers")
         args = self.bind(call.args, rule.params, env, call.pos, rule.name)
-        bodies = ()
+        bodies, body_outs = (), ()
         try:
             if rule.kind == "block":
                 if call.body is None:
@@ -290,7 +290,7 @@ class _Checker:
         except ShapeError as e:
             raise self.err(call.pos, str(e)) from None
         out = replace(out, hidden=shape.hidden or rule.writes_width
-                      or any(b.hidden for b in (body_outs if bodies else ())))
+                      or any(b.hidden for b in body_outs))
         why = None if shape.hidden else rule.wide_input_for(args)
         if why:
             self.at.warn(call.pos, f"{rule.name} reads the data's {shape.channels} channel"

@@ -161,7 +161,8 @@ def test_every_example_and_golden_checks(path, capsys):
     assert code == 0, err
     # stax's goldens that embed positions on the data are warned about, as
     # the many-channel limit (language.md §7.1); nothing else prints
-    warned = 'pos_emb_type="sum"' in path.read_text() or 'pos_emb_type="concat"' in path.read_text()
+    text = path.read_text()
+    warned = 'pos_emb_type="sum"' in text or 'pos_emb_type="concat"' in text
     assert err == "" or (warned and err.count(": warning: SelfAttention reads the data's") == 1
                          and ": error:" not in err), err
     assert out.startswith("net ")
