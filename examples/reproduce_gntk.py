@@ -101,41 +101,52 @@ def save_gram(path: Path, K, seconds: float, family: list):
     os.replace(tmp, path)
 
 
-def banded_gram(kernel, ds, band: int, stem: Path, dtype, clock) -> tuple:
-    """The Gram one band of ``band`` graphs at a time: rows [s, e) against the
-    graphs [s, N), the upper triangle's share (the band's own square as a
-    symmetric Gram, the rest as a cross Gram). Each band is saved as
-    ``<stem>.rows<s>-<e>.npz`` as it finishes, so a run killed inside a Gram
-    of hours resumes at the band it was in; the band files are removed once
-    the whole Gram is saved. Returns (K, seconds, band files); the seconds
-    are the bands' own, summed over runs (compile included in each)."""
+def banded_gram(kernel, ds, band: int, stems: dict, dtype, clock) -> tuple:
+    """The Grams of ``kernel`` (one net's, or a family's from one pass), one
+    band of ``band`` graphs at a time: rows [s, e) against the graphs [s, N),
+    the upper triangle's share (the band's own square as a symmetric Gram,
+    the rest as a cross Gram). Each net's band is saved as
+    ``<stem>.rows<s>-<e>.npz`` as it finishes (``stems``: net name -> stem),
+    so a run killed inside a Gram of hours resumes at the band it was in; the
+    band files are removed once the whole Gram is saved. Returns ({net: K},
+    seconds, band files); the seconds are the bands' own, summed over runs
+    (compile included in each)."""
     graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in ds.graphs]
+    names = list(stems)
     n = len(graphs)
-    K = np.full((n, n), np.nan)
+    K = {name: np.full((n, n), np.nan) for name in names}
     total, parts = 0.0, []
+
+    def by_net(got):
+        return got if isinstance(got, dict) else {names[0]: got}
+
     for s in range(0, n, band):
         e = min(s + band, n)
-        f = stem.with_name(f"{stem.name}.rows{s}-{e}.npz")
-        parts.append(f)
-        if f.exists():
-            blk, sec, _ = load_gram(f)
+        files = {name: stem.with_name(f"{stem.name}.rows{s}-{e}.npz") for name, stem in stems.items()}
+        parts += files.values()
+        if all(f.exists() for f in files.values()):
+            blks = {name: load_gram(f)[0] for name, f in files.items()}
+            sec = load_gram(files[names[0]])[1]
         else:
             t0 = time.time()
             # the band's own square with x2 omitted: a graph paired with itself
             # then has cos θ = 1 exactly (as a cross call would not, to √ulp)
-            own = np.asarray(kernel(graphs[s:e], get="ntk"))
-            rest = (np.asarray(kernel(graphs[s:e], graphs[e:], get="ntk")) if e < n
-                    else np.zeros((e - s, 0)))
-            blk = np.concatenate([own, rest], axis=1)
+            own = by_net(kernel(graphs[s:e], get="ntk"))
+            rest = by_net(kernel(graphs[s:e], graphs[e:], get="ntk")) if e < n else None
+            blks = {name: np.concatenate([np.asarray(own[name]),
+                                          np.asarray(rest[name]) if rest else np.zeros((e - s, 0))],
+                                         axis=1) for name in names}
             sec = time.time() - t0
-            if not np.all(np.isfinite(blk)):
-                raise SystemExit(f"{kernel.net.name}: rows {s}-{e} of the Gram are not finite")
-            save_gram(f, blk, sec, [kernel.net.name])
-            print(f"[{clock():7.1f}s]     {kernel.net.name} rows {s}-{e} of {n}: {sec:.1f}s",
+            for name, blk in blks.items():
+                if not np.all(np.isfinite(blk)):
+                    raise SystemExit(f"{name}: rows {s}-{e} of the Gram are not finite")
+                save_gram(files[name], blk, sec, names)
+            print(f"[{clock():7.1f}s]     {' + '.join(names)} rows {s}-{e} of {n}: {sec:.1f}s",
                   flush=True)
         total += sec
-        K[s:e, s:] = blk
-        K[s:, s:e] = blk.T
+        for name, blk in blks.items():
+            K[name][s:e, s:] = blk
+            K[name][s:, s:e] = blk.T
     return K, total, parts
 
 
@@ -216,21 +227,22 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
                 info[n] = {"cut": True}
             continue
         t0 = time.time()
-        if len(ds.graphs) > args.band:
-            # one net at a time, a band of rows at a time: the joint layout runs
-            # a family's members separately anyway (regression.graph_gram)
-            for n in todo:
-                K, sec, parts = banded_gram(kernels[n], ds, args.band,
-                                            files[n].with_suffix(""), np.dtype(args.dtype), clock)
-                save_gram(files[n], K, sec, [n])
-                for f in parts:
-                    f.unlink()
-                grams[n] = K
-                info[n] = {"seconds": round(sec, 1), "family": [n], "cached": False,
-                           "bands": len(parts)}
-                print(f"[{clock():7.1f}s]   {n}: {len(parts)} bands, {sec:.1f}s", flush=True)
-            continue
         kernel = ntkc.load_family(path, todo) if len(todo) > 1 else kernels[todo[0]]
+        if len(ds.graphs) > args.band:
+            # a band of rows at a time, each band one pass of the family
+            Ks, sec, parts = banded_gram(kernel, ds, args.band,
+                                         {n: files[n].with_suffix("") for n in todo},
+                                         np.dtype(args.dtype), clock)
+            for n in todo:
+                save_gram(files[n], Ks[n], sec, todo)
+                grams[n] = Ks[n]
+                info[n] = {"seconds": round(sec, 1), "family": todo, "cached": False,
+                           "bands": len(parts) // len(todo)}
+            for f in parts:
+                f.unlink()
+            print(f"[{clock():7.1f}s]   {' + '.join(todo)}: {len(parts) // len(todo)} bands, "
+                  f"{sec:.1f}s", flush=True)
+            continue
         out = graph_gram(kernel, ds, dtype=np.dtype(args.dtype))
         out = out if isinstance(out, dict) else {todo[0]: out}
         sec = time.time() - t0

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import jax
 
-from . import accuracy
 from .errors import NtkError
-from .fusion import Checked, bytes_per_pair, input_state, layouts, run_steps, run_zero_ntk_prefix
+from .fusion import Checked, bytes_per_pair, input_state, layouts, run_nets
 from .kernel import Kernel, Kernels, _names
 from .state import PaddedGraphs
 
@@ -71,7 +70,6 @@ def fuse_family(nets, get: tuple, same: bool, stats: dict):
     """One jitted function (x1, x2, g1, g2) -> the kernels ``get`` of every
     net, net after net (``len(nets) * len(get)`` matrices)."""
     plans = [layouts(net.layers) for net in nets]
-    want_ntk = "ntk" in get
     d = nets[0].input.nspatial
     checks = []
 
@@ -79,21 +77,10 @@ def fuse_family(nets, get: tuple, same: bool, stats: dict):
         g1 = None if g1 is None else PaddedGraphs(*g1)
         g2 = None if g2 is None else PaddedGraphs(*g2)
         shared = Shared()
-        inputs = {}
-        out = []
-        with accuracy.recording() as (reports, values):
-            for steps in plans:
-                diag = steps[0].in_diag
-                if diag not in inputs:
-                    inputs[diag] = input_state(x1, None if same else x2, g1, g2, d, diag, False)
-                state, start = inputs[diag], 0
-                if want_ntk:
-                    state, start = run_zero_ntk_prefix(steps, state, shared=shared)
-                state = run_steps(steps[start:], state, start=start, shared=shared)
-                out += [state.nngp if g == "nngp" else state.ntk for g in get]
-        checks[:] = reports
+        out = run_nets(plans, lambda diag: input_state(x1, None if same else x2, g1, g2, d,
+                                                       diag, False), get, checks, shared)
         stats.update(run=shared.run, reused=shared.reused)
-        return (tuple(out), tuple(values)) if values else tuple(out)
+        return out
 
     return Checked(jax.jit(kernel_fn), checks, nets[-1])
 
@@ -150,10 +137,8 @@ class Family(Kernel):
         raise NtkError("a family has no Gram store: compute its Grams with family(x1, x2) or "
                        "each member's with kernel.gram(...)")
 
-    def joint_blocker(self):
-        # ntkc.graphjoint computes one net's kernels; a family's shared pass is
-        # the padded path's fused function.
-        return "a family runs its one pass on the padded graph path"
+    def _trace_stats(self):
+        return self.last_trace
 
     def explain(self):
         raise NtkError("explain one net of the family: ntkc.load(path, net=name).explain()")

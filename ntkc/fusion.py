@@ -249,13 +249,28 @@ def run_net(steps, state: State, get: tuple, checks: list):
     """The kernels ``get`` of planned steps run on an input state, under the
     accuracy recorder: ``checks`` receives this trace's reports, and the
     estimates ride along with the kernels for :class:`Checked` to test."""
+    return run_nets([steps], lambda diag: state, get, checks)
+
+
+def run_nets(plans, make_input, get: tuple, checks: list, shared=None):
+    """:func:`run_net` for several nets' planned steps, net after net, on the
+    input state ``make_input(diag)`` (made once per input layout): the kernels
+    ``get`` of every net (``len(plans) * len(get)`` arrays). ``shared`` (a
+    ``ntkc.family.Shared``) runs a step once when an earlier net ran the same
+    step on the same state."""
+    inputs, out = {}, []
     with accuracy.recording() as (reports, values):
-        start = 0
-        if "ntk" in get:
-            state, start = run_zero_ntk_prefix(steps, state)
-        state = run_steps(steps[start:], state, start=start)
+        for steps in plans:
+            diag = steps[0].in_diag
+            if diag not in inputs:
+                inputs[diag] = make_input(diag)
+            state, start = inputs[diag], 0
+            if "ntk" in get:
+                state, start = run_zero_ntk_prefix(steps, state, shared=shared)
+            state = run_steps(steps[start:], state, start=start, shared=shared)
+            out += [state.nngp if g == "nngp" else state.ntk for g in get]
     checks[:] = reports
-    out = tuple(state.nngp if g == "nngp" else state.ntk for g in get)
+    out = tuple(out)
     return (out, tuple(values)) if values else out
 
 

@@ -239,24 +239,41 @@ def missing_rule(net):
 
 # -- running ----------------------------------------------------------------------
 
-def tile_function(net, get: tuple, side1: Side, side2: Side, itself: bool = False):
-    """One jitted function (tile1, tile2) -> kernels over their graph slots
-    for a pair of size groups (``itself``: tile2 is tile1), with the accuracy
-    checks of ``fusion.fuse``."""
-    from .fusion import Checked, layouts, run_net
-    steps = layouts(net.layers)
+def tile_function(nets, get: tuple, side1: Side, side2: Side, itself: bool = False,
+                  stats: dict | None = None):
+    """One jitted function (tile1, tile2) -> the kernels ``get`` over their
+    graph slots of each of ``nets`` (a checked net, or a family's: one pass,
+    a layer they share run once, as ``ntkc.family``), for a pair of size
+    groups (``itself``: tile2 is tile1), with the accuracy checks of
+    ``fusion.fuse``."""
+    from .family import Shared
+    from .fusion import Checked, layouts, run_nets
+    nets = _as_nets(nets)
+    plans = [layouts(net.layers) for net in nets]
     checks = []
 
     def fn(t1, t2):
-        return run_net(steps, input_state(t1, t2, side1, side2, False, itself), get, checks)
+        shared = Shared()
+        out = run_nets(plans, lambda diag: input_state(t1, t2, side1, side2, False, itself),
+                       get, checks, shared)
+        if stats is not None:
+            stats.update(run=shared.run, reused=shared.reused)
+        return out
 
-    return Checked(jax.jit(fn), checks, net)
+    return Checked(jax.jit(fn), checks, nets[-1])
 
 
-def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
-         tops=None, nodes=None, cache=None, sparse=None, labels=None):
+def _as_nets(nets) -> tuple:
+    return tuple(nets) if isinstance(nets, (list, tuple)) else (nets,)
+
+
+def gram(nets, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, progress=None,
+         tops=None, nodes=None, cache=None, sparse=None, labels=None, stats=None):
     """The Grams ``get`` of ``graphs1`` × ``graphs2`` (None: × graphs1, only
-    tiles on and above the diagonal) as NumPy arrays. ``tops`` (bin sizes) and
+    tiles on and above the diagonal) as NumPy arrays, of one checked net or of
+    each net of a family (a sequence of nets, one pass: ``len(nets) *
+    len(get)`` arrays, net after net; ``stats`` receives the steps the last
+    compiled tile function ran and reused). ``tops`` (bin sizes) and
     ``nodes`` (node slots per tile side) override the planned ones;
     ``cache`` (a dict) keeps the compiled tile functions between calls;
     ``sparse`` forces neighbour-list (True) or dense (False) aggregation on
@@ -267,9 +284,11 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
     sym = graphs2 is None
     dtype = graphs1[0][0].dtype
     devices = list(devices or jax.local_devices())
-    acts, aggs = layer_counts(net)
+    nets = _as_nets(nets)
+    # the deepest member sets the cost; each other one keeps a running readout
+    acts, aggs = max(layer_counts(net) for net in nets)
     if nodes is None:
-        nodes = tile_nodes(np.dtype(dtype).itemsize, "ntk" in get, memory_limit)
+        nodes = tile_nodes(np.dtype(dtype).itemsize, "ntk" in get, memory_limit, len(nets))
 
     def plan(graphs):
         sizes = [f.shape[0] for f, _ in graphs]
@@ -286,7 +305,7 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
     pairs = [(i, j) for i in range(len(flat_r)) for j in range(len(flat_c)) if not sym or j >= i]
     n1 = len(graphs1)
     n2 = n1 if sym else len(graphs2)
-    out = [np.full((n1, n2), np.nan, dtype) for _ in get]
+    out = [np.full((n1, n2), np.nan, dtype) for _ in range(len(nets) * len(get))]
     cache = {} if cache is None else cache
     bar = progress_bar(len(pairs), progress, unit="tile")
     pending = deque()
@@ -311,7 +330,7 @@ def gram(net, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pro
         itself = sym and i == j
         key = (get, rows[ga].side, cols[gb].side, itself)
         if key not in cache:
-            cache[key] = tile_function(net, get, rows[ga].side, cols[gb].side, itself)
+            cache[key] = tile_function(nets, get, rows[ga].side, cols[gb].side, itself, stats)
         if len(pending) > len(devices):   # one queued behind each running tile
             collect()
         dev = devices[n % len(devices)]

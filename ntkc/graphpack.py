@@ -141,14 +141,15 @@ def pack(sizes, tops) -> list:
     return out
 
 
-def tile_nodes(itemsize: int, ntk: bool, memory_limit=None) -> int:
+def tile_nodes(itemsize: int, ntk: bool, memory_limit=None, members: int = 1) -> int:
     """Node slots per tile side: the square tile pair whose pair-sized arrays
-    (about 6 per kernel computed, as ``fusion.bytes_per_pair``) fit the smaller
-    of the memory budget and TILE_WORK."""
+    (about 6 per kernel computed, as ``fusion.bytes_per_pair``, and one more a
+    kernel for each further member of a family, its running readout) fit the
+    smaller of the memory budget and TILE_WORK."""
     from .blocking import parse_memory
     budget = min(parse_memory(memory_limit), TILE_WORK) if memory_limit is None \
         else parse_memory(memory_limit)
-    per_pair = 6 * (2 if ntk else 1) * itemsize
+    per_pair = (5 + members) * (2 if ntk else 1) * itemsize
     return max(1, math.isqrt(max(1, budget // per_pair)))
 
 

@@ -39,6 +39,7 @@ class Kernel:
 
     def __init__(self, net: CheckedNet):
         self.net = net
+        self.nets = (net,)      # a Family's are several, computed in one pass
         self.source = net.source
         self.filename = net.filename
         self._fns = {}
@@ -104,8 +105,8 @@ class Kernel:
             if memory_limit is not None:
                 from .blocking import parse_memory
                 parse_memory(memory_limit)
-            out = graphjoint.gram(self.net, g1, g2, get, memory_limit, _devices(devices),
-                                  progress, cache=self._joint)
+            out = graphjoint.gram(self.nets, g1, g2, get, memory_limit, _devices(devices),
+                                  progress, cache=self._joint, stats=self._trace_stats())
             return None, None, tuple(jax.device_put(o, may_alias=True) for o in out)
         if why is not None and not self._warned:
             import warnings
@@ -124,17 +125,22 @@ class Kernel:
         return g1.astype(dtype), None if g2 is None else g2.astype(dtype)
 
     def joint_blocker(self):
-        """None when graph Grams of this net run on the joint node-pair layout,
-        else why not: the first layer without a joint rule, or no readout."""
+        """None when graph Grams of this net (of every net of a family) run on
+        the joint node-pair layout, else why not: the first layer without a
+        joint rule, or no readout."""
         from .graphjoint import missing_rule
         if self.net.input.kind != "graph":
             return "the net's input is not a graph"
-        bad = missing_rule(self.net)
-        if bad is None:
-            return None
-        if bad == "readout":
-            return "the net has no graph readout (GlobalSumPool or GlobalAvgPool)"
-        return f"{bad.layer} (line {bad.pos[0]}) has no rule on the joint node-pair layout"
+        for net in self.nets:
+            bad = missing_rule(net)
+            if bad == "readout":
+                return f"net {net.name} has no graph readout (GlobalSumPool or GlobalAvgPool)"
+            if bad is not None:
+                return f"{bad.layer} (line {bad.pos[0]}) has no rule on the joint node-pair layout"
+        return None
+
+    def _trace_stats(self):
+        return None
 
     def nngp(self, x1, x2=None, **kw):
         """Σ(x1, x2), the NNGP covariance of the network's output."""

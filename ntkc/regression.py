@@ -70,26 +70,18 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
     shapes and compiles once. Rows come back in data-set order.
 
     ``kernel`` may be a :class:`~ntkc.Family`: its Grams come back as
-    ``{net name: Gram}``, from one shared pass on the padded path
-    (``padded=True``), else each member on the joint layout where every member
-    has one — measured faster on the GNTK sets even at the cost of the sum
-    (the joint layout is 15–38× the padded path on PTC and IMDB, a family
-    of two or three members costs 2–3× its deepest)."""
-    from .family import Family
-    if not padded and isinstance(kernel, Family):
-        from .kernel import Kernel
-        members = {name: Kernel(net) for name, net in zip(kernel.members, kernel.nets)}
-        if all(m.joint_blocker() is None for m in members.values()):
-            return {name: graph_gram(m, dataset, get=get, dtype=dtype, progress=progress)
-                    for name, m in members.items()}
+    ``{net name: Gram}``, from one shared pass (a layer the nets share runs
+    once) on either path."""
     graphs = as_graphs(dataset.graphs, "dataset").astype(dtype)
-    if not padded and kernel.joint_blocker() is None:   # a Family's never is
-        out = np.asarray(kernel(graphs, get=get, progress=bool(progress) or None))
+    if not padded and kernel.joint_blocker() is None:
+        got = kernel(graphs, get=get, progress=bool(progress) or None)
         if progress:
             progress(1, 1)
-        if not np.all(np.isfinite(out)):
-            raise NtkError("the Gram matrix contains NaN or Inf")
-        return out
+        outs = {n: np.asarray(k) for n, k in (got.items() if isinstance(got, dict)
+                                               else [(None, got)])}
+        for name, out in outs.items():
+            _check_finite(out, name)
+        return outs[None] if list(outs) == [None] else outs
     sizes = graphs.sizes
     padded = size_levels(sizes, auto_levels(sizes) if levels == "auto" else levels)
     chunks = []  # (indices, the chunk's padded view)
@@ -115,10 +107,14 @@ def graph_gram(kernel, dataset, levels="auto", block: int = 2**23, get="ntk",
         if progress:
             progress(step + 1, len(pairs))
     for name, out in outs.items():
-        if not np.all(np.isfinite(out)):
-            raise NtkError("the Gram matrix contains NaN or Inf"
-                           + ("" if name is None else f" (net {name})"))
+        _check_finite(out, name)
     return outs[None] if list(outs) == [None] else outs
+
+
+def _check_finite(K, name):
+    if not np.all(np.isfinite(np.asarray(K))):
+        raise NtkError("the Gram matrix contains NaN or Inf"
+                       + ("" if name is None else f" (net {name})"))
 
 
 def cosine(K) -> np.ndarray:

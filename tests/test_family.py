@@ -55,18 +55,21 @@ def graphs(n, v, seed):
 NETS = ["b1_m2_mean", "b2_m2_mean", "b3_m2_mean", "b3_m1_sum"]
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("cross", [False, True])
-def test_family_equals_members(cross):
+def test_family_equals_members(cross, padded):
     jax.config.update("jax_enable_x64", True)
     g1 = graphs(5, 6, 0)
     g2 = graphs(4, 6, 1) if cross else None
+    # batch_size keeps the family and the member on the padded path; without
+    # it both take the joint layout (the two agree to ~1e-9, not bit for bit)
+    kw = {"batch_size": len(g1)} if padded else {}
     fam = ntkc.compile_family(GNTK, NETS)
-    got = fam(g1, g2, get=None)
+    got = fam(g1, g2, get=None, **kw)
     assert list(got) == NETS
+    assert bool(fam._joint) is not padded
     for name in NETS:
-        # batch_size keeps the member on the padded path, the family's own
-        # (the joint layout agrees with it to ~1e-9, not bit for bit)
-        want = ntkc.compile(GNTK, name)(g1, g2, get=None, batch_size=len(g1))
+        want = ntkc.compile(GNTK, name)(g1, g2, get=None, **kw)
         for a, b in zip(got[name], want):
             a, b = np.asarray(a), np.asarray(b)
             assert a.dtype == np.float64
@@ -140,9 +143,61 @@ def test_graph_gram_of_a_family():
     for name in mean:
         want = graph_gram(ntkc.compile(GNTK, name), ds, levels=2, block=200, padded=True)
         assert np.max(np.abs(got[name] - want)) <= 1e-10 * np.max(np.abs(want))
-    # without padded=True each member runs on the joint layout, as it would alone
+    # without padded=True the family's one pass runs on the joint layout
     joint = graph_gram(ntkc.compile_family(GNTK, mean), ds)
     assert sorted(joint) == sorted(mean)
     for name in mean:
-        assert np.array_equal(joint[name], graph_gram(ntkc.compile(GNTK, name), ds))
+        alone = graph_gram(ntkc.compile(GNTK, name), ds)
+        assert np.max(np.abs(joint[name] - alone)) <= 1e-12 * np.max(np.abs(alone))
         assert np.max(np.abs(joint[name] - got[name])) <= 1e-8 * np.max(np.abs(got[name]))
+
+
+def ragged(b):
+    return [(f[:int(m.sum())], a[:int(m.sum()), :int(m.sum())])
+            for f, a, m in zip(b.features, b.adjacency, b.mask)]
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_family_on_the_joint_layout(cross):
+    """A family's one pass on the joint node-pair layout: each member's Grams
+    are its own net's on that layout (tiles of several size groups, the
+    diagonal's own tile functions, x1 ≠ x2), the shared blocks run once."""
+    from ntkc import graphjoint
+    jax.config.update("jax_enable_x64", True)
+    g1 = ragged(graphs(9, 12, 5))
+    g2 = ragged(graphs(6, 12, 6)) if cross else None
+    mean = ["b1_m2_mean", "b2_m2_mean", "b3_m2_mean"]
+    fam = ntkc.compile_family(GNTK, mean)
+    stats = {}
+    got = graphjoint.gram(fam.nets, g1, g2, ("nngp", "ntk"), tops=(4, 12), nodes=16,
+                          stats=stats)
+    assert len(got) == 2 * len(mean)
+    for i, name in enumerate(mean):
+        want = graphjoint.gram(ntkc.compile(GNTK, name).net, g1, g2, ("nngp", "ntk"),
+                               tops=(4, 12), nodes=16)
+        for a, b in zip(got[2 * i:2 * i + 2], want):
+            assert np.all(np.isfinite(a))
+            assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(b))
+    # beyond the deepest net only each shallower one's JumpingKnowledge and
+    # readout are traced (2 steps per extra member), as on the padded path
+    deepest = {}
+    graphjoint.gram(fam.nets[-1:], g1, g2, ("nngp", "ntk"), tops=(4, 12), nodes=16,
+                    stats=deepest)
+    assert stats["run"] == deepest["run"] + 2 * 2
+
+
+def test_family_call_takes_the_joint_layout():
+    """family(graphs) on ragged graphs whose padding would cost much goes to
+    the joint layout as one net's call does, and returns {net: Gram}."""
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(7)
+    g = ragged(graphs(12, 4, 8)) + [(np.eye(3)[rng.integers(0, 3, 40)],
+                                     np.triu(rng.random((40, 40)) < 0.1, 1) * 1.0)]
+    g[-1] = (g[-1][0], g[-1][1] + g[-1][1].T)
+    names = ["b1_m2_mean", "b3_m1_sum"]
+    fam = ntkc.compile_family(GNTK, names)
+    got = fam(g)
+    assert fam._joint, "the family's Gram did not take the joint layout"
+    for name in names:
+        want = np.asarray(ntkc.compile(GNTK, name)(g))
+        assert np.max(np.abs(np.asarray(got[name]) - want)) <= 1e-12 * np.max(np.abs(want))
