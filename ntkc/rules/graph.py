@@ -45,7 +45,15 @@ def kernel(state, args, in_shape):
         a = a1 if which == "cov1" else a2
         return jnp.einsum("iuv,ivw,ixw->iux", a, x, a, optimize="optimal")
 
-    return state.map(agg)
+    out = state.map(agg)
+    if state.same:
+        # a graph paired with itself: its self-covariance is read off the
+        # aggregated Σ's own diagonal blocks, not aggregated apart (the two
+        # einsums round differently), so a node paired with itself keeps
+        # cos θ = 1 exactly, which arccos would turn into √ulp per layer
+        cov = jnp.moveaxis(jnp.diagonal(out.nngp, axis1=0, axis2=1), -1, 0)
+        out = out.replace(cov1=cov, cov2=cov)
+    return out
 
 
 def joint(state, args, in_shape):
