@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,9 @@ from .graphpack import (  # noqa: F401  (re-exported: the layout's public pieces
     Side, Tile, candidate_tops, choose_tops, degree, layer_counts, layout, one_hot, pack,
     sparse_pays, tile_nodes)
 from .state import State, materialise
+
+#: worker threads compiling tile functions ahead of the tiles that need them
+COMPILE_THREADS = 2
 
 
 # -- the state --------------------------------------------------------------------
@@ -281,6 +285,7 @@ def gram(nets, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pr
     False keeps one-hot features as features (None: labels when every graph's
     features are :func:`one_hot`)."""
     from .blocking import progress_bar
+    from .fusion import Checked
     sym = graphs2 is None
     dtype = graphs1[0][0].dtype
     devices = list(devices or jax.local_devices())
@@ -325,19 +330,45 @@ def gram(nets, graphs1, graphs2, get: tuple, memory_limit=None, devices=None, pr
                 out[k][np.ix_(ib, ia)] = block.T
         bar.update(1)
 
-    for n, (i, j) in enumerate(pairs):
+    def key_of(i, j):
+        (ga, _), (gb, _) = flat_r[i], flat_c[j]
+        return get, rows[ga].side, cols[gb].side, sym and i == j
+
+    def make(i, j, dev):
         (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
-        itself = sym and i == j
-        key = (get, rows[ga].side, cols[gb].side, itself)
-        if key not in cache:
-            cache[key] = tile_function(nets, get, rows[ga].side, cols[gb].side, itself, stats)
-        if len(pending) > len(devices):   # one queued behind each running tile
-            collect()
-        dev = devices[n % len(devices)]
+        fn = tile_function(nets, get, rows[ga].side, cols[gb].side, sym and i == j, stats)
+        # compiled ahead for its device, on the first tiles that need it
         t1 = jax.device_put(rows[ga].tiles[ta], dev)
         t2 = jax.device_put(cols[gb].tiles[tb], dev)
-        pending.append((i, j, cache[key](t1, t2)))
-    while pending:
-        collect()
+        return Checked(fn.fn.lower(t1, t2).compile(), fn.checks, fn.net)
+
+    # Each size-group pair has its own tile function (0.3-1.5 s to compile):
+    # they are compiled in worker threads, in the order the tiles need them,
+    # while the main thread runs the tiles of those already compiled (XLA
+    # compiles without the GIL, and a tile's batched bin products run on one
+    # core). IMDB-BINARY's Gram: 6.6-7.3 s -> 5.7-6.2 s, compile included.
+    pool = ThreadPoolExecutor(max_workers=COMPILE_THREADS)
+    try:
+        ahead = {}
+        for n, (i, j) in enumerate(pairs):
+            dev = devices[n % len(devices)]
+            key = key_of(i, j) + (dev,)
+            if key not in cache and key not in ahead:
+                ahead[key] = pool.submit(make, i, j, dev)
+        for n, (i, j) in enumerate(pairs):
+            (ga, ta), (gb, tb) = flat_r[i], flat_c[j]
+            dev = devices[n % len(devices)]
+            key = key_of(i, j) + (dev,)
+            if key not in cache:
+                cache[key] = ahead.pop(key).result()
+            if len(pending) > len(devices):   # one queued behind each running tile
+                collect()
+            t1 = jax.device_put(rows[ga].tiles[ta], dev)
+            t2 = jax.device_put(cols[gb].tiles[tb], dev)
+            pending.append((i, j, cache[key](t1, t2)))
+        while pending:
+            collect()
+    finally:
+        pool.shutdown(cancel_futures=True)
     bar.close()
     return tuple(out)

@@ -235,3 +235,26 @@ def test_cli_reads_a_tu_data_set_as_a_graph_list():
         got = load_inputs(str(path), kernel)
         assert len(got) == len(want)
         np.testing.assert_array_equal(got[5][1], want[5][1])
+
+
+def test_accuracy_checks_on_the_joint_layout():
+    """An approximate layer's run-time accuracy check also guards the joint
+    layout, whose tile functions are compiled ahead in worker threads: cos
+    after three sum aggregations of a dense graph is refused at its layer,
+    and the same net on small variances is computed."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    src = ('input graph(features=2)\nnet n {{ Dense GraphAgg Dense GraphAgg Dense GraphAgg Dense '
+           'Elementwise(fn="cos") GlobalSumPool Dense(W_std={w}) }}')
+    small = [(rng.standard_normal((2, 2)), np.ones((2, 2)) - np.eye(2)) for _ in range(10)]
+    dense = [(rng.standard_normal((12, 2)), np.ones((12, 12)) - np.eye(12))]
+    kernel = ntkc.compile(src.format(w=1), "n")
+    with pytest.raises(ntkc.NtkError) as e:
+        kernel(small + dense)
+    assert kernel._joint, "the Gram did not take the joint layout"
+    assert e.value.line == 2 and "Cos" in e.value.message
+    ok = ntkc.compile(src.format(w=1).replace("GraphAgg Dense GraphAgg Dense GraphAgg",
+                                              "GraphAgg(norm=\"mean\")"), "n")
+    got = np.asarray(ok(small + dense))
+    assert ok._joint and np.all(np.isfinite(got))
