@@ -493,14 +493,14 @@ def _family_text() -> str:
     diff = b["max_relative_difference"]
     same = "bit for bit" if diff == 0 else f"to {diff:.0e} (relative)"
     return (f"`benchmarks/family_bench.py` computed {' + '.join(b['nets'])} on the "
-            f"{b['graphs']} smallest {b['set']} graphs as one family, one net at a time, and "
-            f"the deepest alone, in the same run: the family took "
+            f"{b['graphs']} smallest {b['set']} graphs ({b['nodes']} nodes) as one family, one "
+            f"net at a time, and the deepest alone, in the same run: the family took "
             f"{1 / b['cpu_separate_over_family']:.2f}× the CPU time of the three separately and "
             f"{b['cpu_family_over_deepest']:.2f}× that of its deepest member, with Grams equal to "
-            f"the members' own {same}. (CPU time: it ran "
-            f"under `nice` beside this grid run, so its wall times — fastest "
-            f"{b['fastest']['family']['wall']:.0f} s, {b['fastest']['separate']['wall']:.0f} s, "
-            f"{b['fastest']['deepest']['wall']:.0f} s — mostly measure waiting.)")
+            f"the members' own {same}. (CPU time: the machine was shared with other jobs, so "
+            f"its wall times — fastest {b['fastest']['family']['wall']:.0f} s, "
+            f"{b['fastest']['separate']['wall']:.0f} s, {b['fastest']['deepest']['wall']:.0f} s — "
+            f"partly measure waiting.)")
 
 
 def _loops_text() -> str:
