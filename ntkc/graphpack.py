@@ -14,7 +14,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-TILE_WORK = 128 * 2**20   # working set of one tile pair, bytes (measured, benchmarks/graph_floor.py)
+# Working set of one tile pair, bytes: 1024 node slots a side in float64 with Θ.
+# Measured whole Grams, idle 2-core machine (session 8), 1182 slots (128 MiB)
+# against 1024: IMDB-BINARY 5.9 -> 4.2-4.3 s, IMDB-MULTI 5.0 -> ~3.9 s (768),
+# NCI1 (800 graphs) 38.2 -> 36.8 s, PROTEINS (400) 36.2 -> 37.4 s; the bin
+# products' speed on CPU jumps with the tile's width (Eigen's blocking), so
+# this is a measured point, not a model.
+TILE_WORK = 96 * 2**20
 SMALLEST_BIN = 8
 # Cost model for choosing size groups, in ns (measured orders of magnitude on a
 # 2-core CPU): an activation pass per node pair, one flop of aggregation, and
