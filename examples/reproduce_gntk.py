@@ -90,12 +90,15 @@ def gram_file(cache: Path, name: str, net, dkey: str, dtype: str) -> Path:
     return cache / f"{name}_{net.name}_{dtype}_{key}.npz"
 
 
-def save_gram(path: Path, K, seconds: float, family: list):
+def save_gram(path: Path, K, seconds: float, family: list, cost: dict | None = None):
     """Write to a temporary file in the same folder, then rename: a run killed
-    mid-write leaves no file that a rerun would take for a finished Gram."""
+    mid-write leaves no file that a rerun would take for a finished Gram.
+    ``cost``: the pass's ``cpu_seconds`` and ``peak_rss_gib`` (:func:`costs`),
+    kept with the Gram so that a rerun reports them."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
-        np.savez(fh, K=K, seconds=seconds, family=np.array(family), when=time.time())
+        np.savez(fh, K=K, seconds=seconds, family=np.array(family), when=time.time(),
+                 **{k: v for k, v in (cost or {}).items()})
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -109,13 +112,14 @@ def banded_gram(kernel, ds, band: int, stems: dict, dtype, clock) -> tuple:
     ``<stem>.rows<s>-<e>.npz`` as it finishes (``stems``: net name -> stem),
     so a run killed inside a Gram of hours resumes at the band it was in; the
     band files are removed once the whole Gram is saved. Returns ({net: K},
-    seconds, band files); the seconds are the bands' own, summed over runs
-    (compile included in each)."""
+    seconds, band files, cost); the seconds are the bands' own, summed over
+    runs (compile included in each), and ``cost`` their CPU seconds (summed,
+    when every band recorded them) and peak memory (the largest)."""
     graphs = [(f.astype(dtype), a.astype(dtype)) for f, a in ds.graphs]
     names = list(stems)
     n = len(graphs)
     K = {name: np.full((n, n), np.nan) for name in names}
-    total, parts = 0.0, []
+    total, parts, spent, known = 0.0, [], {}, True
 
     def by_net(got):
         return got if isinstance(got, dict) else {names[0]: got}
@@ -127,8 +131,9 @@ def banded_gram(kernel, ds, band: int, stems: dict, dtype, clock) -> tuple:
         if all(f.exists() for f in files.values()):
             blks = {name: load_gram(f)[0] for name, f in files.items()}
             sec = load_gram(files[names[0]])[1]
+            cost = gram_cost(files[names[0]])
         else:
-            t0 = time.time()
+            t0, c0 = time.time(), time.process_time()
             # the band's own square with x2 omitted: a graph paired with itself
             # then has cos θ = 1 exactly (as a cross call would not, to √ulp)
             own = by_net(kernel(graphs[s:e], get="ntk"))
@@ -136,18 +141,23 @@ def banded_gram(kernel, ds, band: int, stems: dict, dtype, clock) -> tuple:
             blks = {name: np.concatenate([np.asarray(own[name]),
                                           np.asarray(rest[name]) if rest else np.zeros((e - s, 0))],
                                          axis=1) for name in names}
-            sec = time.time() - t0
+            sec, cost = time.time() - t0, costs(c0)
             for name, blk in blks.items():
                 if not np.all(np.isfinite(blk)):
                     raise SystemExit(f"{name}: rows {s}-{e} of the Gram are not finite")
-                save_gram(files[name], blk, sec, names)
+                save_gram(files[name], blk, sec, names, cost)
             print(f"[{clock():7.1f}s]     {' + '.join(names)} rows {s}-{e} of {n}: {sec:.1f}s",
                   flush=True)
         total += sec
+        for k, v in cost.items():   # CPU seconds add up over bands, the peak is the largest
+            spent[k] = (spent.get(k, 0.0) + v) if k == "cpu_seconds" else max(spent.get(k, 0.0), v)
+        known &= "cpu_seconds" in cost
         for name, blk in blks.items():
             K[name][s:e, s:] = blk
             K[name][s:, s:e] = blk.T
-    return K, total, parts
+    if not known:   # a band cached before costs were recorded: the sum would be short
+        spent.pop("cpu_seconds", None)
+    return K, total, parts, spent
 
 
 def adopt_older(path: Path, kernel, ds, dtype) -> bool:
@@ -184,6 +194,21 @@ def load_gram(path: Path):
         return z["K"], float(z["seconds"]), [str(s) for s in z["family"]]
 
 
+def gram_cost(path: Path) -> dict:
+    """The CPU seconds and peak memory recorded with a cached Gram (none for
+    Grams cached before they were recorded)."""
+    with np.load(path) as z:
+        return {k: float(z[k]) for k in ("cpu_seconds", "peak_rss_gib") if k in z.files}
+
+
+def costs(cpu0: float) -> dict:
+    """Process CPU seconds (all threads) since ``cpu0`` and the process's peak
+    resident memory so far, GiB."""
+    import resource
+    return {"cpu_seconds": round(time.process_time() - cpu0, 1),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+
+
 # -- one data set ------------------------------------------------------------------------
 
 def with_loops(ds, loops: str):
@@ -218,7 +243,8 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
             if n not in todo:
                 K, sec, fam = load_gram(files[n])
                 grams[n] = K
-                info[n] = {"seconds": round(sec, 1), "family": fam, "cached": True}
+                info[n] = {"seconds": round(sec, 1), "family": fam, "cached": True,
+                           **gram_cost(files[n])}
         if not todo:
             continue
         if deadline is not None and clock() > deadline:
@@ -226,18 +252,18 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
             for n in todo:
                 info[n] = {"cut": True}
             continue
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         kernel = ntkc.load_family(path, todo) if len(todo) > 1 else kernels[todo[0]]
         if len(ds.graphs) > args.band:
             # a band of rows at a time, each band one pass of the family
-            Ks, sec, parts = banded_gram(kernel, ds, args.band,
-                                         {n: files[n].with_suffix("") for n in todo},
-                                         np.dtype(args.dtype), clock)
+            Ks, sec, parts, cost = banded_gram(kernel, ds, args.band,
+                                               {n: files[n].with_suffix("") for n in todo},
+                                               np.dtype(args.dtype), clock)
             for n in todo:
-                save_gram(files[n], Ks[n], sec, todo)
+                save_gram(files[n], Ks[n], sec, todo, cost)
                 grams[n] = Ks[n]
                 info[n] = {"seconds": round(sec, 1), "family": todo, "cached": False,
-                           "bands": len(parts) // len(todo)}
+                           "bands": len(parts) // len(todo), **cost}
             for f in parts:
                 f.unlink()
             print(f"[{clock():7.1f}s]   {' + '.join(todo)}: {len(parts) // len(todo)} bands, "
@@ -245,11 +271,11 @@ def compute_grams(name, ds, path, nets, args, clock, deadline):
             continue
         out = graph_gram(kernel, ds, dtype=np.dtype(args.dtype))
         out = out if isinstance(out, dict) else {todo[0]: out}
-        sec = time.time() - t0
+        sec, cost = time.time() - t0, costs(c0)
         for n in todo:
-            save_gram(files[n], out[n], sec, todo)
+            save_gram(files[n], out[n], sec, todo, cost)
             grams[n] = out[n]
-            info[n] = {"seconds": round(sec, 1), "family": todo, "cached": False}
+            info[n] = {"seconds": round(sec, 1), "family": todo, "cached": False, **cost}
         print(f"[{clock():7.1f}s]   {' + '.join(todo)}: one pass, {sec:.1f}s", flush=True)
     return grams, info
 
@@ -350,7 +376,9 @@ def render(results: dict, command: str) -> str:
             seen.update(g["family"])
             accs = ", ".join(f"`{m}` {max(r['tables'][f'{m}/cos']['mean']) * 100:.1f}"
                              for m in g["family"])
-            passes.append(f"{' + '.join(g['family'])}: {g['seconds']:.0f} s ({accs})")
+            spent = "".join([f", {g['cpu_seconds']:.0f} CPU s" if "cpu_seconds" in g else "",
+                             f", peak {g['peak_rss_gib']:.1f} GiB" if "peak_rss_gib" in g else ""])
+            passes.append(f"{' + '.join(g['family'])}: {g['seconds']:.0f} s{spent} ({accs})")
         times.append(f"- **{name}** ({r['graphs']} graphs, {r['nodes']} nodes; best cosine accuracy "
                      "per net): " + "; ".join(passes) + f". SVC tables {r['svc_seconds']:.0f} s, "
                      f"nested {r['nested_seconds']:.0f} s; {r['unconverged_fits']} fits stopped at "
@@ -467,14 +495,10 @@ def _cut_reason(results: dict) -> str:
             f"sets not run, the largest set's: {rate * 1e9:.0f} s per 10⁹ node pairs × blocks, "
             f"on {nodes} nodes; the 2- and 3-MLP-layer passes taken as 1.75× and 2.2× as long, "
             f"as on MUTAG; the load makes it rough) the rest of the grid would take here: "
-            f"{', '.join(left) or 'nothing'}. One Gram of NCI1's deepest net (b13_m3) and one of "
-            "COLLAB's one-block net (b1_m1) ran whole on this machine, side by side (so each had "
-            "about one of the two cores), niced, banded: 6075 s and 4680 s wall; their runs "
-            "(Gram, SVC tables and nested CV) took 5524 and 4526 CPU seconds, peak resident "
-            "memory 4.2 and 5.4 GiB (`/usr/bin/time -v`, session 7; the tile-timed estimates "
-            "of benchmarks/graph_estimate.py had said 1.7 and 1.3 CPU hours, 1.0 and 3.7 GiB — "
-            "the cross band's Grams and, on COLLAB, the data set held as dense float64 "
-            "adjacencies are the difference). "
+            f"{', '.join(left) or 'nothing'}. The passes' CPU seconds and peak resident memory "
+            "are listed above where the run that made them recorded them (the first Grams of "
+            "NCI1's deepest net and COLLAB's one-block net were measured whole-run by "
+            "`/usr/bin/time -v` instead: docs/performance.md). "
             "Sets of more than `--band` graphs are computed in bands of rows cached as they "
             "finish, so a Gram of hours resumes where it stopped: rerunning the command "
             "resumes from the cache.")

@@ -59,8 +59,9 @@ def test_banded_family_gram_resumes(script, tmp_path):
     fam = ntkc.compile_family(GNTK, names)
     whole = fam(ds.graphs)
     stems = {n: tmp_path / f"toy_{n}" for n in names}
-    K, sec, parts = script.banded_gram(fam, ds, 4, stems, np.dtype("float64"), lambda: 0.0)
+    K, sec, parts, cost = script.banded_gram(fam, ds, 4, stems, np.dtype("float64"), lambda: 0.0)
     assert sorted(K) == names and sec > 0
+    assert cost["cpu_seconds"] > 0 and cost["peak_rss_gib"] > 0.05
     assert len(parts) == 3 * len(names) and all(p.exists() for p in parts)
     for n in names:
         want = np.asarray(whole[n])
@@ -70,10 +71,12 @@ def test_banded_family_gram_resumes(script, tmp_path):
     def refuse(*a, **k):
         raise AssertionError("a cached band was computed again")
 
-    again, sec2, _ = script.banded_gram(refuse, ds, 4, stems, np.dtype("float64"), lambda: 0.0)
+    again, sec2, _, cost2 = script.banded_gram(refuse, ds, 4, stems, np.dtype("float64"),
+                                               lambda: 0.0)
     for n in names:
         assert np.array_equal(again[n], K[n])
     assert sec2 == pytest.approx(sec)
+    assert cost2 == pytest.approx(cost)   # read back from the band files
 
     # one member's band missing: that band is one family pass again
     parts[1].unlink()
@@ -83,7 +86,7 @@ def test_banded_family_gram_resumes(script, tmp_path):
         calls.append(len(a))
         return fam(*a, **k)
 
-    third, _, _ = script.banded_gram(counted, ds, 4, stems, np.dtype("float64"), lambda: 0.0)
+    third, _, _, _ = script.banded_gram(counted, ds, 4, stems, np.dtype("float64"), lambda: 0.0)
     assert len(calls) == 2   # the band's own square and its cross Gram
     for n in names:
         assert np.max(np.abs(third[n] - K[n])) <= 1e-12 * np.max(np.abs(K[n]))
