@@ -387,7 +387,8 @@ def render(results: dict, command: str) -> str:
         status.append(f"**{name}**: " + (f"the paper's {len(r['grid'])} configurations ran."
                                          if not cut else
                                          f"{len(r['ran'])} of {len(r['grid'])} configurations ran; "
-                                         f"cut: {', '.join(f'`{c}`' for c in cut)}."))
+                                         f"cut: {', '.join(f'`{c}`' for c in cut)}.")
+                      + _search_text(r))
     final = {n: r for n, r in results.items() if r.get("ran")}
     gaps = {n: r["best"]["mean"] - PAPER[n][0] for n, r in final.items()}
     close = [n for n, g in gaps.items() if abs(g) <= 2]
@@ -450,6 +451,16 @@ is the right unit, and it needs no optional dependency.
 
 **COLLAB's self loops.** {_loops_text()}
 """
+
+
+def _search_text(r) -> str:
+    """The SVC search a set ran, where it is not the default for its size."""
+    norms = sorted({k.rsplit("/", 1)[1] for k in r["tables"]})
+    large = r["graphs"] > 200
+    if len(r["Cs"]) == 120 and large or "min" in norms and large:
+        return (f" (searched: {len(r['Cs'])} values of C, "
+                f"{' and '.join({'cos': 'cosine', 'min': 'divided by its minimum'}[n] for n in norms)})")
+    return ""
 
 
 def _lower_bound(results: dict) -> str:
