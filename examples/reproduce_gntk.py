@@ -129,8 +129,9 @@ def banded_gram(kernel, ds, band: int, stems: dict, dtype, clock) -> tuple:
         files = {name: stem.with_name(f"{stem.name}.rows{s}-{e}.npz") for name, stem in stems.items()}
         parts += files.values()
         if all(f.exists() for f in files.values()):
-            blks = {name: load_gram(f)[0] for name, f in files.items()}
-            sec = load_gram(files[names[0]])[1]
+            loaded = {name: load_gram(f) for name, f in files.items()}
+            blks = {name: got[0] for name, got in loaded.items()}
+            sec = loaded[names[0]][1]
             cost = gram_cost(files[names[0]])
         else:
             t0, c0 = time.time(), time.process_time()
